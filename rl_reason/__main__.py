@@ -1,0 +1,3 @@
+from rl_reason.cli.main import main
+
+raise SystemExit(main())

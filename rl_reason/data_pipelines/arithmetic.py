@@ -1,0 +1,71 @@
+"""A generated arithmetic task with exact integer answers: the quickstart's training set.
+
+Problems are drawn from a seeded generator; the train and held-out splits never share a
+problem (each split draws from its own disjoint set of canonical problem keys).
+"""
+
+from __future__ import annotations
+
+import random
+
+from rl_reason.data_pipelines.schema import Example
+
+OPERATIONS = ("+", "-", "*")
+
+
+def _problem(rng: random.Random, max_operand: int, operations: tuple[str, ...]) -> tuple[int, str, int]:
+    op = rng.choice(operations)
+    if op == "*":
+        return rng.randint(2, max(2, max_operand // 4)), op, rng.randint(2, 12)
+    return rng.randint(1, max_operand), op, rng.randint(1, max_operand)
+
+
+def make_arithmetic(
+    n: int,
+    split: str = "train",
+    seed: int = 0,
+    max_operand: int = 99,
+    operations: tuple[str, ...] = OPERATIONS,
+) -> list[Example]:
+    """``n`` problems of the given split (``train`` or ``heldout``) as Examples.
+
+    The split decides membership by a hash of the problem, so both splits can be drawn
+    independently and stay disjoint whatever ``n`` is.
+    """
+    if split not in ("train", "heldout"):
+        raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+    for op in operations:
+        if op not in OPERATIONS:
+            raise ValueError(f"unknown operation {op!r}; choose from {OPERATIONS}")
+    rng = random.Random(f"arithmetic-{seed}-{split}")
+    seen: set[tuple[int, str, int]] = set()
+    out: list[Example] = []
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 100 * n + 1000:
+            raise ValueError(f"cannot draw {n} distinct {split} problems with max_operand={max_operand}")
+        key = _problem(rng, max_operand, tuple(operations))
+        in_heldout = hash_bucket(key) < 0.2
+        if key in seen or in_heldout != (split == "heldout"):
+            continue
+        seen.add(key)
+        a, op, b = key
+        answer = a + b if op == "+" else a - b if op == "-" else a * b
+        out.append(
+            Example(
+                id=f"arith-{split}-{len(out)}",
+                prompt=f"What is {a} {op} {b}?",
+                answer=str(answer),
+                source="arithmetic",
+                metadata={"operation": op},
+            )
+        )
+    return out
+
+
+def hash_bucket(key: tuple[int, str, int]) -> float:
+    """A stable value in [0, 1) per problem (Python's ``hash`` of str is salted per process)."""
+    a, op, b = key
+    h = (a * 1_000_003 + OPERATIONS.index(op) * 7919 + b * 104_729) % 1_000_003
+    return h / 1_000_003
