@@ -1,0 +1,23 @@
+"""Verifiers: torch-free graders for verifiable rewards.
+
+- ``verify_math`` / ``MathVerifier`` / ``MathResult``: final-answer equivalence for math.
+- ``check_format`` / ``FormatResult``: format rewards (boxed answer, ``<think>`` structure).
+- ``math_accuracy_reward`` (TRL reward-function shape), ``compute_score`` (verl shape).
+- ``verify_code`` / ``CodeResult``: tests run in the sandbox (imported on first use).
+
+math-verify and sympy load only inside worker processes, so this import stays cheap.
+"""
+
+from rl_reason.verifiers.math_verifier import STATUSES, MathResult, MathVerifier, verify_math
+
+__all__ = ["STATUSES", "MathResult", "MathVerifier", "verify_math", "verify_code", "CodeResult"]
+
+_LAZY = {"verify_code": "rl_reason.verifiers.code", "CodeResult": "rl_reason.verifiers.code"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rl_reason.verifiers' has no attribute {name!r}")
