@@ -5,6 +5,7 @@
     loss_mat, metrics = POLICY_LOSSES.get("ppo_clip")(logp=lp, old_logp=olp, advantages=adv,
                                                       response_mask=m, clip_low=0.2, clip_high=0.28)
     loss = aggregate_loss(loss_mat, m, "token-mean", global_num_tokens=n)
+    losses, metrics = PREFERENCE_LOSSES.get("dpo")(chosen_logps=..., rejected_logps=..., ...)
 """
 
 from rl_reason.algorithms.advantages import ADVANTAGES
@@ -23,7 +24,9 @@ from rl_reason.algorithms.policy_loss import (
     logprob_mismatch_metrics,
     truncated_is_weights,
 )
+from rl_reason.algorithms.preference import PREFERENCE_LOSSES, bradley_terry_loss
 from rl_reason.algorithms.registry import Registry
+from rl_reason.algorithms.value import clipped_value_loss, explained_variance
 
 __all__ = [
     "ADVANTAGES",
@@ -32,10 +35,14 @@ __all__ = [
     "KL_ESTIMATORS",
     "LossNormalisers",
     "POLICY_LOSSES",
+    "PREFERENCE_LOSSES",
     "Registry",
     "aggregate_loss",
+    "bradley_terry_loss",
+    "clipped_value_loss",
     "entropy_bonus_loss",
     "entropy_from_logits",
+    "explained_variance",
     "filter_groups_by_std",
     "kl_penalty",
     "local_counts",
