@@ -13,6 +13,7 @@ from rl_reason.algorithms.aggregation import (
     AGGREGATION_MODES,
     LossNormalisers,
     aggregate_loss,
+    all_reduce_normalisers,
     local_counts,
     step_normalisers,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "PREFERENCE_LOSSES",
     "Registry",
     "aggregate_loss",
+    "all_reduce_normalisers",
     "bradley_terry_loss",
     "clipped_value_loss",
     "entropy_bonus_loss",
