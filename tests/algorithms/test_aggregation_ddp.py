@@ -84,4 +84,5 @@ def test_two_rank_ddp_gradients_equal_full_batch():
         aggregate_loss(_loss_mat(model, x, target), mask, mode, max_len=T).backward()
         for rank in (0, 1):
             for got, expected in zip(results[rank][2][mode], model.parameters()):
-                torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), expected.grad, rtol=1e-12, atol=1e-14)
+                got = torch.tensor(got, dtype=torch.float64)
+                torch.testing.assert_close(got, expected.grad, rtol=1e-12, atol=1e-14)
