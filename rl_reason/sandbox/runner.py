@@ -48,12 +48,13 @@ class Capture:
 
 
 def pump(proc: subprocess.Popen, stdin_data: bytes | None, cap: int, wall_s: float, *, check_cpu=None,
-         kill_all=None, poll_s: float = 0.05):
+         kill_all=None, exited=None, poll_s: float = 0.05):
     """Feed stdin and drain stdout/stderr while the child runs, enforcing wall time and output caps.
 
     Reading during the run (not after exit) is what keeps a flooding child from blocking on a
     full pipe and turning into a false timeout. `check_cpu()` returns True once the run has used
-    its CPU budget; `kill_all()` kills every process of the run (not only `proc`). Returns
+    its CPU budget; `kill_all()` kills every process of the run (not only `proc`); `exited()`
+    replaces `proc.poll() is not None` for callers that reap the child themselves. Returns
     (stdout Capture, stderr Capture, why it was stopped: None | "timeout" | "output").
     """
     out, err = Capture(cap), Capture(cap)
@@ -68,6 +69,7 @@ def pump(proc: subprocess.Popen, stdin_data: bytes | None, cap: int, wall_s: flo
             sel.register(proc.stdin, selectors.EVENT_WRITE, None)
         else:
             proc.stdin.close()
+    exited = exited or (lambda: proc.poll() is not None)
     deadline = time.monotonic() + wall_s
     stopped = None
     exited_at = None
@@ -82,7 +84,7 @@ def pump(proc: subprocess.Popen, stdin_data: bytes | None, cap: int, wall_s: flo
         if stopped is not None and exited_at is None:
             kill_all()
             exited_at = now
-        if exited_at is None and proc.poll() is not None:
+        if exited_at is None and exited():
             # The main process is gone; whatever it left running dies with it.
             kill_all()
             exited_at = now
@@ -206,9 +208,21 @@ def run_job(job: dict) -> dict:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_job_preexec(limits))
     except OSError as exc:
         return {"status": "runtime_error", "exit_code": 127, "stderr": f"cannot start {job['command'][0]!r}: {exc}"}
+    reaped = []
+
+    def exited():  # reap with wait4 to get the job's CPU time and peak RSS
+        if not reaped:
+            pid, wait_status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                reaped.append((wait_status, usage))
+        return bool(reaped)
+
     out, err, stopped = pump(proc, stdin, int(limits["output_bytes"]), float(limits["wall_s"]),
-                             kill_all=_kill_everything_else)
-    _, wait_status, usage = os.wait4(proc.pid, 0)
+                             kill_all=_kill_everything_else, exited=exited)
+    if not reaped:
+        _, wait_status, usage = os.wait4(proc.pid, 0)
+    else:
+        wait_status, usage = reaped[0]
     proc.returncode = os.waitstatus_to_exitcode(wait_status)
     wall = time.monotonic() - start
     leftovers = _kill_everything_else()
