@@ -91,14 +91,14 @@ def _doctor(args) -> int:
 def _build_image(args) -> int:
     import docker
 
-    from rl_reason.sandbox.image import IMAGE, build_image
+    from rl_reason.sandbox.image import IMAGE, build_image, image_fingerprint
 
     client = docker.from_env(timeout=900)
     if args.skip_existing:
         try:
-            client.images.get(IMAGE)
-            print(f"{IMAGE} exists; not rebuilding")
-            return 0
+            if (client.images.get(IMAGE).labels or {}).get("rl-reason.fingerprint") == image_fingerprint():
+                print(f"{IMAGE} exists and is up to date; not rebuilding")
+                return 0
         except docker.errors.ImageNotFound:
             pass
     image_id = build_image(client, offline=args.offline, log=lambda msg: print(msg, flush=True))
@@ -124,5 +124,5 @@ def register(subparsers) -> None:
 
     build = sub.add_parser("build-image", help="build the rl-reason-sandbox Docker image")
     build.add_argument("--offline", action="store_true", help="build from a debootstrap root filesystem (no registry needed)")
-    build.add_argument("--skip-existing", action="store_true", help="do nothing if the image already exists")
+    build.add_argument("--skip-existing", action="store_true", help="do nothing if an up-to-date image already exists")
     build.set_defaults(func=_build_image)

@@ -245,7 +245,6 @@ def run_job(job: dict) -> dict:
 def serve() -> None:
     """Answer one JSON line per job line until stdin closes."""
     set_no_dumpable()
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     os.set_inheritable(reply.fileno(), False)
     for line in sys.stdin:
