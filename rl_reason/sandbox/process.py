@@ -3,6 +3,7 @@ filesystem view), inside its own cgroup v1 groups for memory/pids/cpu, as uid no
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -22,6 +23,10 @@ SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 # execs the isolation wrapper. A shell, because preexec_fn is unsafe in a threaded caller.
 LAUNCHER = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/alternatives")
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+MNT_DETACH = 2
 
 
 class SandboxUnavailable(RuntimeError):
@@ -183,16 +188,15 @@ class ProcessSandbox(Sandbox):
     def _make_workdir(self) -> tuple[str, bool]:
         workdir = tempfile.mkdtemp(prefix="rl-reason-run-", dir=self.work_root)
         mounted = False
-        if self.host.is_root:
+        if self.host.is_root:  # mount(2) directly: two fewer process spawns per run than mount/umount
             opts = f"size={self.limits.disk_mb}m,mode=0700,uid={SANDBOX_UID},gid={SANDBOX_UID}"
-            mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", workdir],
-                                     stdin=subprocess.DEVNULL, capture_output=True).returncode == 0
+            mounted = _LIBC.mount(b"tmpfs", workdir.encode(), b"tmpfs", 0, opts.encode()) == 0
         return workdir, mounted
 
     @staticmethod
     def _remove_workdir(workdir: str, mounted: bool) -> None:
         if mounted:
-            subprocess.run(["umount", "-l", workdir], stdin=subprocess.DEVNULL, capture_output=True)
+            _LIBC.umount2(workdir.encode(), MNT_DETACH)
         shutil.rmtree(workdir, ignore_errors=True)
 
     def run(self, files: Mapping[str, str | bytes] | None = None, command: Sequence[str] = ("python3", "main.py"),

@@ -8,6 +8,7 @@ submission's own prints are redirected to stderr so they cannot interleave with 
 
 import base64
 import builtins
+import collections
 import json
 import os
 import sys
@@ -15,6 +16,11 @@ import types
 
 RECORD = "\x1eRLREC "
 MAX_NODES = 200000
+
+
+# Standard-library dict types compared as plain dicts (MBPP references return Counter). Taken at
+# harness import, before the submission runs, so a patched collections module cannot swap them.
+DICT_TYPES = (collections.Counter, collections.OrderedDict, collections.defaultdict)
 
 
 class Unserialisable(Exception):
@@ -48,8 +54,11 @@ def encode(value, budget=None):
         return ["t", [encode(v, budget) for v in value]]
     if t is set or t is frozenset:
         return ["S" if t is set else "F", [encode(v, budget) for v in value]]
-    if t is dict:
-        return ["d", [[encode(k, budget), encode(v, budget)] for k, v in value.items()]]
+    # dict.items / list(): the C methods of the builtin types, which a submission cannot patch
+    if t is dict or any(t is d for d in DICT_TYPES):
+        return ["d", [[encode(k, budget), encode(v, budget)] for k, v in dict.items(value)]]
+    if t is collections.deque:
+        return ["l", [encode(v, budget) for v in list(value)]]
     raise Unserialisable(f"result of type {t.__module__}.{t.__qualname__} is not plain data")
 
 
