@@ -32,6 +32,8 @@ import yaml
 
 from rl_reason.config import to_dict
 from rl_reason.data_pipelines.schema import Example
+from rl_reason.distributed import setup as dist
+from rl_reason.distributed.engine import build_train_engine
 from rl_reason.trainers.common.checkpoint import CheckpointManager
 from rl_reason.trainers.common.metrics import MetricsLogger, truncate_metrics
 from rl_reason.trainers.common.sampler import PromptSampler
@@ -88,6 +90,8 @@ class GRPOTrainer:
         from rl_reason.rollout import get_engine
 
         self.cfg = cfg
+        self.dist = dist.init_distributed(cfg.distributed.backend, cfg.distributed.timeout_s, cfg.model.device)
+        self.prompts_per_rank = _share_per_rank(cfg, self.dist.world_size)
         self.run_dir = Path(cfg.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _seed_everything(cfg.seed)
@@ -105,10 +109,10 @@ class GRPOTrainer:
             self.ref_model.requires_grad_(False)
         engine_kw = {"gpu_memory_utilization": cfg.rollout.gpu_memory_utilization} if cfg.rollout.engine == "vllm" else {}
         self.engine = get_engine(cfg.rollout.engine, model=self.model, tokenizer=self.tokenizer, **engine_kw)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas),
-                                           weight_decay=cfg.train.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg))
-        self.sampler = PromptSampler(len(self.train_examples), cfg.seed)
+        self.train_engine = _build_train_engine(self.model, cfg, self.prompts_per_rank)
+        # Each rank draws from its own shard of the prompts (disjoint, seeded, resumable per rank).
+        self.prompt_shard = list(range(self.dist.rank, len(self.train_examples), self.dist.world_size))
+        self.sampler = PromptSampler(len(self.prompt_shard), cfg.seed)
         self.carried: list[Group] = []  # surplus valid groups from dynamic sampling
         self.reward_fn = reward_fn or VerifierReward(
             cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
@@ -121,11 +125,14 @@ class GRPOTrainer:
     def train(self) -> None:
         cfg = self.cfg
         self._resume()
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        self.metrics = MetricsLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project, to_dict(cfg))
+        main = dist.is_main()
+        if main:
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        self.metrics = MetricsLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project,
+                                     to_dict(cfg)) if main else _NoMetrics()
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.train.steps, initial=self.step, desc="grpo", unit="step", disable=not cfg.log.progress)
+        bar = tqdm(total=cfg.train.steps, initial=self.step, desc="grpo", unit="step", disable=not (cfg.log.progress and main))
         try:
             if self.step == 0 and cfg.eval.every:
                 self.metrics.log(0, self.evaluate())
@@ -150,6 +157,7 @@ class GRPOTrainer:
                 stats.update(self.timers.pop())
                 stats["time/step"] = time.perf_counter() - start
                 stats["perf/tokens_per_s"] = float(batch.attention_mask.sum()) / stats["time/step"]
+                stats = dist.mean_metrics(stats)  # per-rank figures averaged; tokens/s is then per rank
                 self.metrics.log(self.step, stats)
                 if self.step == cfg.train.steps or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                     self.save()
@@ -169,14 +177,14 @@ class GRPOTrainer:
         With it: carried groups first, then rounds of fresh prompts, keeping groups whose reward
         std exceeds ``std_eps``, until the batch is full or ``max_sampling_rounds`` is reached."""
         cfg = self.cfg
-        want = cfg.train.prompts_per_step
+        want = self.prompts_per_rank
         dapo = cfg.dapo
         kept, drawn, rounds = list(self.carried[:want]), [], 0
         carried_in = len(kept)
         self.carried = self.carried[want:]
         dropped = 0
         while len(kept) < want and (rounds == 0 or (dapo.dynamic_sampling and rounds < dapo.max_sampling_rounds)):
-            fresh = self.rollout_and_score(self.sampler.take(want), rounds)
+            fresh = self.rollout_and_score([self.prompt_shard[i] for i in self.sampler.take(want)], rounds)
             drawn.extend(fresh)
             rounds += 1
             for g in fresh:
@@ -310,12 +318,12 @@ class GRPOTrainer:
 
     # ------------------------------------------------------------ update
     def update_policy(self, batch: Batch, old_logprobs, ref_logprobs, advantages) -> dict[str, float]:
-        from rl_reason.algorithms import POLICY_LOSSES, aggregate_loss, kl_penalty
+        from rl_reason.algorithms import POLICY_LOSSES, aggregate_loss, kl_penalty, step_normalisers
 
         cfg, alg = self.cfg, self.cfg.algorithm
         B = batch.input_ids.shape[0]
         if B == 0:
-            return {"actor/skipped_update": 1.0, "actor/lr": self.scheduler.get_last_lr()[0]}
+            return {"actor/skipped_update": 1.0, "actor/lr": self.train_engine.lr}
         policy_loss = POLICY_LOSSES.get(alg.policy_loss)
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.step, 7919))
         sums: Counter[str] = Counter()
@@ -326,19 +334,23 @@ class GRPOTrainer:
             for mini in order.tensor_split(cfg.train.mini_batches):
                 if mini.numel() == 0:
                     continue
-                self.optimizer.zero_grad(set_to_none=True)
-                mask_mb = batch.response_mask[mini]
-                n_tokens = mask_mb.sum()
-                n_seqs = (mask_mb.sum(-1) > 0).sum()
-                for micro in mini.split(cfg.train.micro_batch_size):
+                self.train_engine.zero_grad()
+                micros = list(mini.split(cfg.train.micro_batch_size))
+                # Normalisers of the whole step over all ranks (aggregation.py). A short batch repeats
+                # its last micro-batch with weight 0: every rank runs the configured number of backward
+                # passes, which data-parallel reduction and DeepSpeed's accumulation boundary count on.
+                norm = dist.global_normalisers(step_normalisers(batch.response_mask[m] for m in micros), self.dist.device)
+                n_local = len(micros)
+                micros += [micros[-1]] * (_micro_batches_per_update(cfg, self.prompts_per_rank) - n_local)
+                for j, micro in enumerate(micros):
                     mask = batch.response_mask[micro]
                     logp, entropy = self.logprobs(self.model, batch, micro, with_entropy=True)
                     old = logp.detach() if old_logprobs is None else old_logprobs[micro]
                     if old_logprobs is None and batch.rollout_logprobs is not None:
                         mismatch = _merge_mismatch(mismatch, batch.rollout_logprobs[micro], old, mask)
                     loss_mat, loss_stats = policy_loss(
-                        logprobs=logp, old_logprobs=old, advantages=advantages[micro], response_mask=mask,
-                        clip_low=alg.clip_low, clip_high=alg.clip_high, clip_ratio_c=alg.clip_ratio_c)
+                        logp=logp, old_logp=old, advantages=advantages[micro], response_mask=mask,
+                        clip_low=alg.clip_low, clip_high=alg.clip_high, clip_ratio_c=alg.clip_ratio_c or None)
                     if alg.tis_cap > 0 and batch.rollout_logprobs is not None:
                         # Truncated IS: the batch was sampled by the engine, not by the trainer's policy.
                         loss_mat = loss_mat * (old - batch.rollout_logprobs[micro]).exp().clamp(max=alg.tis_cap)
@@ -348,22 +360,23 @@ class GRPOTrainer:
                         sums["actor/kl"] += float((kl.detach() * mask).sum())
                     if alg.entropy_coef:
                         loss_mat = loss_mat - alg.entropy_coef * entropy
-                    loss = aggregate_loss(loss_mat, mask, cfg.algorithm.loss_agg_mode, global_num_tokens=n_tokens,
-                                          global_num_seqs=n_seqs, max_len=cfg.rollout.max_new_tokens)
-                    loss.backward()
+                    loss = aggregate_loss(loss_mat, mask, cfg.algorithm.loss_agg_mode, global_num_tokens=norm.num_tokens,
+                                          global_num_seqs=norm.num_seqs, max_len=cfg.rollout.max_new_tokens,
+                                          dp_size=self.dist.world_size)
+                    if j >= n_local:
+                        self.train_engine.backward(loss * 0.0)
+                        continue
+                    self.train_engine.backward(loss)
                     sums["actor/loss"] += float(loss.detach())
                     sums["actor/entropy"] += float((entropy.detach() * mask).sum())
                     for k, v in loss_stats.items():
                         sums[f"actor/{k}"] += float(v) * float(mask.sum())
                     sums["_tokens"] += float(mask.sum())
-                clip = cfg.train.max_grad_norm if cfg.train.max_grad_norm > 0 else float("inf")
-                sums["actor/grad_norm"] += float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-                self.optimizer.step()
-                self.scheduler.step()
+                sums["actor/grad_norm"] += self.train_engine.step()
                 updates += 1
         tokens = max(sums.pop("_tokens"), 1.0)
         out = {k: (v / updates if k in ("actor/loss", "actor/grad_norm") else v / tokens) for k, v in sums.items()}
-        out["actor/lr"] = self.scheduler.get_last_lr()[0]
+        out["actor/lr"] = self.train_engine.lr
         out["actor/updates"] = float(updates)
         if mismatch:
             out.update(_finish_mismatch(mismatch))
@@ -385,7 +398,7 @@ class GRPOTrainer:
 
     def save(self) -> None:
         with self.timers("checkpoint"):
-            self.checkpoints.save(self.step, self.model, self.tokenizer, self.optimizer, self.scheduler,
+            self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
                                   {"sampler": self.sampler.state_dict(), "carried": self.carried})
 
     def _resume(self) -> None:
@@ -394,7 +407,7 @@ class GRPOTrainer:
         if path is None:
             truncate_metrics(self.run_dir / "metrics.jsonl", -1)
             return
-        state = CheckpointManager.load(path, self.model, self.optimizer, self.scheduler)
+        state = CheckpointManager.load_engine(path, self.train_engine)
         self.step = int(state["step"])
         self.sampler.load_state_dict(state["sampler"])
         self.carried = state["carried"]
@@ -434,6 +447,42 @@ def _load_policy(cfg: GRPOConfig):
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model, tokenizer
+
+
+def _share_per_rank(cfg: GRPOConfig, world: int) -> int:
+    """Prompts each data-parallel rank rolls out per step; the step's batch is split evenly."""
+    per_rank, rest = divmod(cfg.train.prompts_per_step, world)
+    seqs = per_rank * cfg.rollout.n
+    if rest or seqs % cfg.train.mini_batches or (seqs // cfg.train.mini_batches) % cfg.train.micro_batch_size:
+        raise ValueError(
+            f"train.prompts_per_step={cfg.train.prompts_per_step} over {world} ranks must give each rank whole "
+            f"mini-batches ({cfg.train.mini_batches}) of whole micro-batches ({cfg.train.micro_batch_size} sequences)")
+    return per_rank
+
+
+def _micro_batches_per_update(cfg: GRPOConfig, prompts_per_rank: int) -> int:
+    return prompts_per_rank * cfg.rollout.n // cfg.train.mini_batches // cfg.train.micro_batch_size
+
+
+def _build_train_engine(model, cfg: GRPOConfig, prompts_per_rank: int):
+    """The optimizer step's engine (torch/DDP or DeepSpeed ZeRO) with AdamW and the LR schedule."""
+    t = cfg.train
+    return build_train_engine(
+        model, cfg.distributed,
+        optimizer_fn=lambda params: torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay),
+        scheduler_fn=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg)),
+        micro_batch_size=t.micro_batch_size, grad_accum_steps=_micro_batches_per_update(cfg, prompts_per_rank),
+        max_grad_norm=t.max_grad_norm, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay, dtype=cfg.model.dtype)
+
+
+class _NoMetrics:
+    """Metric sink of ranks > 0: rank 0 logs the ranks' averaged metrics."""
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _lr_lambda(cfg: GRPOConfig):

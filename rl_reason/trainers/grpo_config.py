@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rl_reason.config import ConfigError, cfg_field
+from rl_reason.distributed.config import DistributedConfig
 
 
 @dataclass
@@ -170,6 +171,7 @@ class GRPOConfig:
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
     checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+    distributed: DistributedConfig = cfg_field(DistributedConfig, "data-parallel engine: torch/DDP or DeepSpeed ZeRO (scripts/ launch it)")
 
     def __post_init__(self):
         seqs = self.sequences_per_step

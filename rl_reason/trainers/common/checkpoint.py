@@ -5,22 +5,26 @@ Layout of ``<run>/checkpoints/step_000040/``:
   ``optimizer.pt``   optimizer and scheduler state dicts
   ``rng.pt``         Python, NumPy, torch CPU (and CUDA) generator states
   ``trainer_state.pt`` step, sampler position, dynamic-sampling buffer, anything else the trainer adds
+  ``rank_N/``        rng.pt and trainer_state.pt of data-parallel rank N > 0
+  ``deepspeed/``     DeepSpeed's own checkpoint (per-rank optimizer shards) under that engine
 Each folder is written through ``rl_reason.io.atomic_dir``: a crash mid-save leaves the
 previous checkpoint intact, and only complete folders are ever found by ``latest()``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
+from rl_reason.distributed.setup import barrier, is_main, rank, world_size
 from rl_reason.io import atomic_dir
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
@@ -62,35 +66,65 @@ class CheckpointManager:
         return self.path(steps[-1]) if steps else None
 
     def save(self, step: int, model, tokenizer, optimizer, scheduler, trainer_state: dict[str, Any]) -> Path:
+        """Single-process save of a model with a plain torch optimizer and scheduler."""
+        from rl_reason.distributed.engine import TorchEngine
+
+        return self.save_engine(step, TorchEngine(model, optimizer, scheduler), tokenizer, trainer_state)
+
+    def save_engine(self, step: int, engine, tokenizer, trainer_state: dict[str, Any]) -> Path:
+        """Save through a ``rl_reason.distributed`` engine; a collective when several ranks run.
+
+        Rank 0 owns the folder and the HF model; every rank writes its own RNG and trainer state
+        (``rank_N/`` for N > 0: samplers and buffers are per rank) and, under DeepSpeed, its
+        optimizer shard. The folder is renamed into place only after every rank has written.
+        """
         target = self.path(step)
-        with atomic_dir(target) as tmp:
-            model.save_pretrained(tmp / "model", safe_serialization=True)
-            if tokenizer is not None:
-                tokenizer.save_pretrained(tmp / "model")
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-            torch.save(rng_state(), tmp / "rng.pt")
-            torch.save({"step": step, **trainer_state}, tmp / "trainer_state.pt")
-        for old in self.steps()[: -self.keep_last]:
-            shutil.rmtree(self.path(old), ignore_errors=True)
+        with _shared_atomic_dir(target) as tmp:
+            engine.export_model(tmp / "model", tokenizer)
+            engine.save_state(tmp)
+            own = tmp / _rank_dir(rank())
+            own.mkdir(exist_ok=True)
+            torch.save(rng_state(), own / "rng.pt")
+            torch.save({"step": step, "world_size": world_size(), **trainer_state}, own / "trainer_state.pt")
+        if is_main():
+            for old in self.steps()[: -self.keep_last]:
+                shutil.rmtree(self.path(old), ignore_errors=True)
         return target
 
     @staticmethod
     def load(path: str | os.PathLike, model, optimizer, scheduler) -> dict[str, Any]:
         """Restore weights, optimizer, scheduler and RNG in place; return the trainer state."""
-        from safetensors.torch import load_model
+        from rl_reason.distributed.engine import TorchEngine
 
+        return CheckpointManager.load_engine(path, TorchEngine(model, optimizer, scheduler))
+
+    @staticmethod
+    def load_engine(path: str | os.PathLike, engine) -> dict[str, Any]:
+        """Restore this rank's weights, optimizer, scheduler and RNG; return its trainer state."""
         path = Path(path)
+        own = path / _rank_dir(rank())
         if not (path / "trainer_state.pt").is_file():
             raise FileNotFoundError(f"{path} is not a complete checkpoint (no trainer_state.pt)")
-        shards = sorted((path / "model").glob("*.safetensors"))
-        if len(shards) == 1:
-            load_model(model, shards[0], strict=False)
-        else:
-            from transformers.modeling_utils import load_sharded_checkpoint
+        saved_world = torch.load(path / "trainer_state.pt", weights_only=False).get("world_size", 1)
+        if saved_world != world_size() or not (own / "trainer_state.pt").is_file():
+            raise ValueError(f"{path} was saved by {saved_world} rank(s); resume it with the same number, not {world_size()}")
+        engine.load_state(path, path / "model")
+        set_rng_state(torch.load(own / "rng.pt", weights_only=False))
+        return torch.load(own / "trainer_state.pt", weights_only=False)
 
-            load_sharded_checkpoint(model, path / "model", strict=False)
-        opt = torch.load(path / "optimizer.pt", weights_only=False)
-        optimizer.load_state_dict(opt["optimizer"])
-        scheduler.load_state_dict(opt["scheduler"])
-        set_rng_state(torch.load(path / "rng.pt", weights_only=False))
-        return torch.load(path / "trainer_state.pt", weights_only=False)
+
+def _rank_dir(rank_: int) -> str:
+    """Rank 0's files sit at the top (the single-process layout); rank N's under ``rank_N/``."""
+    return "." if rank_ == 0 else f"rank_{rank_}"
+
+
+@contextlib.contextmanager
+def _shared_atomic_dir(target: Path) -> Iterator[Path]:
+    """``atomic_dir`` shared by all ranks: rank 0 creates and finally renames the temporary
+    folder; barriers make every rank see it before writing and finish before the rename."""
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_dir(target)) if is_main() else target.parent / f".{target.name}.tmp"
+        barrier("checkpoint folder created")
+        yield tmp
+        barrier("checkpoint written by every rank")
+    barrier("checkpoint renamed into place")

@@ -1,0 +1,98 @@
+"""One GRPO update through the real trainer code, run by test_grpo_data_parallel.py under
+``python`` (one process), ``torchrun`` (DDP) or ``deepspeed`` (ZeRO), writing results to OUT.
+
+usage: grpo_worker.py OUT ENGINE PHASE   (PHASE: update | save | resume)
+The trainer's __init__ would also load datasets, verifiers and a rollout engine, which this
+test does not exercise; the worker sets the attributes the update and checkpoint paths use.
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+from rl_reason.algorithms import AGGREGATION_MODES
+from rl_reason.config import load_config
+from rl_reason.distributed import setup as dist
+from rl_reason.models import tiny_model
+from rl_reason.trainers.common.checkpoint import CheckpointManager
+from rl_reason.trainers.grpo import Batch, GRPOTrainer, _build_train_engine, _share_per_rank
+from rl_reason.trainers.grpo_config import GRPOConfig
+
+GROUPS, N, PROMPT, RESPONSE = 3, 2, 3, 5
+# Valid response tokens per row (rows 2k, 2k+1 form group k); a 0 is an overlong-filtered row.
+LENGTHS = [5, 1, 3, 0, 4, 2]
+# 4 prompts per step (2 per rank), but one group was dropped (e.g. unscorable): rank 0 keeps
+# groups 0-1, rank 1 only group 2. Unequal shares exercise the global normalisers and the
+# weight-0 padding micro-batches.
+RANK_GROUPS = {1: [range(GROUPS)], 2: [range(0, 2), range(2, 3)]}
+
+
+def global_batch(step: int) -> Batch:
+    g = torch.Generator().manual_seed(step)
+    rows = GROUPS * N
+    input_ids = torch.randint(3, 250, (rows, PROMPT + RESPONSE), generator=g)
+    mask = torch.tensor([[1.0] * n + [0.0] * (RESPONSE - n) for n in LENGTHS])
+    attention = torch.cat([torch.ones(rows, PROMPT, dtype=torch.long), mask.long()], 1)
+    scores = torch.rand(rows, generator=g)
+    return Batch(input_ids, attention, mask, None, scores, torch.arange(rows) // N)
+
+
+def local_batch(batch: Batch, world: int, rank: int) -> Batch:
+    groups = RANK_GROUPS[world][rank]
+    idx = torch.tensor([gi * N + i for gi in groups for i in range(N)])
+    return Batch(batch.input_ids[idx], batch.attention_mask[idx], batch.response_mask[idx], None, batch.scores[idx],
+                 batch.group_ids[idx])
+
+
+def make_trainer(engine: str, mode: str) -> GRPOTrainer:
+    cfg = load_config(GRPOConfig, None, [
+        f"algorithm.loss_agg_mode={mode}", f"rollout.n={N}", f"rollout.max_new_tokens={RESPONSE}",
+        "train.prompts_per_step=4", "train.micro_batch_size=2", "train.ppo_epochs=2", "train.lr=0.001",
+        "train.max_grad_norm=0.5", f"distributed.engine={engine}", "distributed.deepspeed_config=recipes/deepspeed/zero2.json",
+        "distributed.timeout_s=120"])
+    trainer = GRPOTrainer.__new__(GRPOTrainer)
+    trainer.cfg, trainer.step, trainer.ref_model = cfg, 1, None
+    trainer.dist = dist.init_distributed(cfg.distributed.backend, cfg.distributed.timeout_s, "cpu")
+    torch.manual_seed(0)
+    trainer.model, trainer.tokenizer = tiny_model("llama", seed=0)
+    trainer.prompts_per_rank = _share_per_rank(cfg, trainer.dist.world_size)
+    trainer.train_engine = _build_train_engine(trainer.model, cfg, trainer.prompts_per_rank)
+    return trainer
+
+
+def update(trainer: GRPOTrainer, step: int) -> dict[str, float]:
+    trainer.step = step
+    batch = local_batch(global_batch(step), trainer.dist.world_size, trainer.dist.rank)
+    old, ref = trainer.reference_logprobs(batch)
+    return dist.mean_metrics(trainer.update_policy(batch, old, ref, trainer.advantages(batch)))
+
+
+def snapshot(trainer: GRPOTrainer, stats: dict[str, float]) -> dict:
+    module = trainer.train_engine.module
+    grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+    return {"stats": stats, "params": {n: p.detach().clone() for n, p in module.named_parameters()}, "grads": grads}
+
+
+def main(out: Path, engine: str, phase: str) -> None:
+    results = {}
+    if phase == "update":
+        for mode in AGGREGATION_MODES:
+            trainer = make_trainer(engine, mode)
+            results[mode] = snapshot(trainer, update(trainer, 1))
+    else:
+        trainer = make_trainer(engine, "token-mean")
+        checkpoints = CheckpointManager(out / "checkpoints")
+        if phase == "save":
+            update(trainer, 1)
+            checkpoints.save_engine(1, trainer.train_engine, trainer.tokenizer, {"rank_marker": dist.rank()})
+        else:
+            results["state"] = CheckpointManager.load_engine(checkpoints.latest(), trainer.train_engine)
+        results["step2"] = snapshot(trainer, update(trainer, 2))
+    torch.save(results, out / f"{phase}_{engine}_world{dist.world_size()}_rank{dist.rank()}.pt")
+
+
+if __name__ == "__main__":
+    # the deepspeed launcher adds --local_rank=N (also in the environment as LOCAL_RANK)
+    args = [a for a in sys.argv[1:] if not a.startswith("--local_rank")]
+    main(Path(args[0]), args[1], args[2])
