@@ -20,7 +20,7 @@ _UNICODE = {
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 _SQRT_RE = re.compile(r"√\s*(\{[^{}]*\}|\([^()]*\)|[0-9.]+|[A-Za-z])")
-_SPACING_RE = re.compile(r"\\[!,;:> ]|\\q?quad\b|~|\\left\b|\\right\b|\\displaystyle\b")
+_SPACING_RE = re.compile(r"(?<!\\)\\[!,;:> ]|\\q?quad\b|~|\\left\b|\\right\b|\\displaystyle\b")
 _FRAC_SHORT_RE = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
 _FRAC_CMD_RE = re.compile(r"\\[dt]frac\b")
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\degree\b|\s*\bdegrees?\b", re.I)
