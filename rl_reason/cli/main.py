@@ -5,7 +5,7 @@ import importlib
 import sys
 
 # Sub-command modules in rl_reason.cli, in the order --help lists them.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["data", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

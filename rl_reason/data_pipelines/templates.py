@@ -47,6 +47,11 @@ def _chat(text: str, tokenizer: Any) -> str:
     return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
 
 
+def user_message(example: Example) -> str:
+    """The instruction and problem as one user turn (what chat templates wrap; DPO pairs carry it)."""
+    return _code_text(example) if example.task == "code" else _math_text(example)
+
+
 def _chat_boxed(example: Example, tokenizer: Any) -> str:
     return _chat(_math_text(example), tokenizer)
 

@@ -5,7 +5,7 @@ Torch-free at import: the rollout engine is whatever the caller passes to ``eval
 """
 
 from rl_reason.eval.grader import grade_records
-from rl_reason.eval.harness import SAMPLES_FILE, evaluate, read_samples
+from rl_reason.eval.harness import SAMPLES_FILE, evaluate, read_samples, write_report
 from rl_reason.eval.metrics import avg_at_n, bootstrap_ci, maj_at_k, majority_answer, mean_with_ci, pass_at_k
 from rl_reason.eval.summary import summarize
 
@@ -21,4 +21,5 @@ __all__ = [
     "pass_at_k",
     "read_samples",
     "summarize",
+    "write_report",
 ]

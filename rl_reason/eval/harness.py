@@ -133,3 +133,18 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit="problem", disable=not enabled)
+
+
+def write_report(out_dir: str | Path, summaries: dict[str, dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
+    """Write ``summary.json`` (atomic) and ``plot.png`` (when matplotlib is installed) for a run."""
+    from rl_reason.io import atomic_write_json
+
+    out_dir = Path(out_dir)
+    report = {"config": config, "suites": summaries}
+    atomic_write_json(out_dir / "summary.json", report)
+    try:
+        from rl_reason.eval.plot import plot_summaries
+    except ImportError:  # matplotlib is in the [train] extra; a base install gets JSON only
+        return report
+    plot_summaries(summaries, out_dir / "plot.png")
+    return report
