@@ -20,6 +20,7 @@ from rl_reason.data_pipelines.schema import Example
 from rl_reason.io import JsonlError, read_jsonl
 
 DATA_DIR_ENV = "RL_REASON_DATA_DIR"
+PROMPT_KEYS = ("prompt", "problem", "question")
 ARITHMETIC_DEFAULT_SIZE = {"train": 2000, "heldout": 200}
 
 
@@ -27,14 +28,14 @@ ARITHMETIC_DEFAULT_SIZE = {"train": 2000, "heldout": 200}
 class FieldMap:
     """Which source keys fill an Example.
 
-    ``id`` None numbers rows as ``<dataset>-<row index>``; ``answer`` names the gold-answer
+    ``prompt`` None takes the first of ``PROMPT_KEYS`` the row has; ``id`` None numbers rows as ``<dataset>-<row index>``; ``answer`` names the gold-answer
     key of math rows; ``tests`` names a rule that builds the code verifier's tests from the
     row (``TEST_BUILDERS``); ``metadata`` maps Example metadata keys to source keys (absent
     or null source keys are left out); ``prepare`` rewrites a raw row first (e.g. taking
     the answer out of a solution).
     """
 
-    prompt: str
+    prompt: str | None
     id: str | None = "id"
     answer: str | None = "answer"
     tests: str | None = None
@@ -187,12 +188,13 @@ def convert_row(row: dict[str, Any], fields: FieldMap, source: str, index: int, 
     try:
         if fields.prepare:
             row = fields.prepare(row)
-        for key in (fields.prompt, fields.id, fields.answer):
+        prompt_key = fields.prompt or next((k for k in PROMPT_KEYS if k in row), PROMPT_KEYS[0])
+        for key in (prompt_key, fields.id, fields.answer):
             if key is not None and row.get(key) is None:
                 raise ValueError(f"missing {key!r}")
-        prompt = row[fields.prompt]
+        prompt = row[prompt_key]
         if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError(f"{fields.prompt!r} must be a non-empty string")
+            raise ValueError(f"{prompt_key!r} must be a non-empty string")
         ex_id = f"{source}-{index}" if fields.id is None else str(row[fields.id])
         answer = _gold_answer(row[fields.answer]) if fields.answer else None
         tests = None
@@ -212,7 +214,7 @@ def convert_row(row: dict[str, Any], fields: FieldMap, source: str, index: int, 
 def parse_field_map(spec: str | dict[str, str] | None) -> FieldMap:
     """A FieldMap for an arbitrary file from ``"prompt=question,answer=final,tests=as_is,
     meta.level=difficulty"`` (or the same as a dict). Unset keys default to the Example schema's
-    own names (``id``, ``prompt``, ``answer``); ``id=`` (empty) numbers the rows."""
+    own names (``id``, ``answer``; the prompt from ``PROMPT_KEYS``); ``id=`` (empty) numbers the rows."""
     pairs = dict(spec) if isinstance(spec, dict) else {}
     if isinstance(spec, str):
         for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -229,7 +231,7 @@ def parse_field_map(spec: str | dict[str, str] | None) -> FieldMap:
     if tests is not None and tests not in TEST_BUILDERS:
         raise ValueError(f"tests={tests!r}: choose a rule from {sorted(TEST_BUILDERS)}")
     return FieldMap(
-        prompt=plain.get("prompt", "prompt"),
+        prompt=plain.get("prompt"),
         id=plain.get("id", "id") or None,
         answer=plain.get("answer", "answer" if tests is None else None) or None,
         tests=tests,

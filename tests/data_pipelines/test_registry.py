@@ -80,6 +80,7 @@ def test_bad_rows_are_reported_with_file_and_line_and_skipped(tmp_path):
 def test_field_map_parsing():
     fm = parse_field_map("prompt=question,answer=final,meta.level=difficulty")
     assert (fm.prompt, fm.answer, fm.id, fm.metadata) == ("question", "final", "id", {"level": "difficulty"})
+    assert parse_field_map(None).prompt is None  # first of prompt, problem, question
     assert parse_field_map("tests=as_is").answer is None
     with pytest.raises(ValueError, match="unknown field mapping keys"):
         parse_field_map("question=prompt")
