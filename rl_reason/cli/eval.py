@@ -153,7 +153,7 @@ def run_eval(args: argparse.Namespace) -> int:
     for label, examples in suites.items():
         template = args.template if args.template != "auto" else default_template(examples[0], tokenizer)
         summaries[label] = evaluate(
-            engine, examples, n=args.n, ks=ks, sampling=sampling, template=template, tokenizer=tokenizer,
+            engine, examples, n=args.n, ks=ks, sampling_params=sampling, template=template, tokenizer=tokenizer,
             out_dir=out, suite=label, batch_size=args.batch_size, grade_timeout=args.grade_timeout,
             grade_workers=args.grade_workers,
         )

@@ -1,7 +1,7 @@
 """Sampled, resumable evaluation of a rollout engine on one suite.
 
 Prompts are generated in fixed chunks of ``batch_size`` problems, and chunk ``j`` is sampled
-with seed ``sampling.seed + j``. A chunk's output therefore depends only on its own prompts,
+with seed ``sampling_params.seed + j``. A chunk's output therefore depends only on its own prompts,
 so a run killed part-way and restarted regenerates exactly the samples it lost: the records
 already in ``samples.jsonl`` are kept, the missing ones are appended, and the summary equals
 that of an uninterrupted run.
@@ -45,10 +45,10 @@ def evaluate(
     examples: Sequence[Example],
     n: int,
     ks: Iterable[int],
-    sampling: Any,
+    sampling_params: Any,
     template: str,
-    tokenizer: Any = None,
     out_dir: str | Path | None = None,
+    tokenizer: Any = None,
     suite: str = "eval",
     batch_size: int = 8,
     grade_timeout: float = 5.0,
@@ -59,7 +59,7 @@ def evaluate(
     """Sample ``n`` responses per example with ``engine`` (a ``RolloutEngine``), grade them and
     return the suite's summary (see ``rl_reason.eval.summary.summarize``).
 
-    ``sampling`` is a ``rl_reason.rollout.SamplingParams``. With ``out_dir`` the per-sample
+    ``sampling_params`` is a ``rl_reason.rollout.SamplingParams``. With ``out_dir`` the per-sample
     records go to ``out_dir/samples.jsonl`` (tagged with ``suite``) and a rerun resumes from
     them; without it everything stays in memory (the trainers' eval hook).
     """
@@ -87,7 +87,7 @@ def evaluate(
         for chunk_idx, chunk in enumerate(chunks):
             if all(len(have.get(ex.id, ())) == n for ex in chunk):
                 continue
-            new = _sample_chunk(engine, chunk, n, sampling, chunk_idx, template, tokenizer, suite)
+            new = _sample_chunk(engine, chunk, n, sampling_params, chunk_idx, template, tokenizer, suite)
             new = [r for r in new if r["sample"] not in have.get(r["id"], ())]
             graded = grade_records(new, by_id, timeout=grade_timeout, workers=grade_workers, sandbox=sandbox)
             for rec in graded:

@@ -11,7 +11,7 @@ from tests.eval.fakes import FakeEngine, FakeSampling
 pytest.importorskip("rl_reason.verifiers")
 
 EXAMPLES = load_dataset("arithmetic:heldout", limit=10)
-RUN = dict(n=4, ks=[1, 2, 4], sampling=FakeSampling(seed=3), template="base_boxed", suite="arith", batch_size=3, progress=False)
+RUN = dict(n=4, ks=[1, 2, 4], sampling_params=FakeSampling(seed=3), template="base_boxed", suite="arith", batch_size=3, progress=False)
 
 
 def lines(path):
