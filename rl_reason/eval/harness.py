@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from rl_reason.data_pipelines.schema import Example
 from rl_reason.data_pipelines.templates import render_prompt
-from rl_reason.eval.grader import grade_records
+from rl_reason.eval.grader import Grader
 from rl_reason.eval.summary import group_by_problem, summarize
 from rl_reason.io import JsonlAppender, JsonlError, read_jsonl
 
@@ -83,13 +83,14 @@ def evaluate(
     done = sum(len(have.get(ex.id, ())) == n for ex in examples)
     bar = _progress(len(examples), done, f"eval {suite}", progress)
     appender = JsonlAppender(samples_path) if samples_path else None
+    grader = Grader(timeout=grade_timeout, workers=grade_workers, sandbox=sandbox)
     try:
         for chunk_idx, chunk in enumerate(chunks):
             if all(len(have.get(ex.id, ())) == n for ex in chunk):
                 continue
             new = _sample_chunk(engine, chunk, n, sampling_params, chunk_idx, template, tokenizer, suite)
             new = [r for r in new if r["sample"] not in have.get(r["id"], ())]
-            graded = grade_records(new, by_id, timeout=grade_timeout, workers=grade_workers, sandbox=sandbox)
+            graded = grader.grade(new, by_id)
             for rec in graded:
                 if appender:
                     appender.write(rec)
@@ -97,6 +98,7 @@ def evaluate(
             bar.update(sum(len(have.get(ex.id, ())) < n for ex in chunk))
     finally:
         bar.close()
+        grader.close()
         if appender:
             appender.close()
     summary = summarize(records, by_id, ks)
