@@ -86,7 +86,8 @@ def _mbpp_prompt(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _humaneval_tests(row: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"kind": "assert", "code": f"{row['test']}\n\ncheck({row['entry_point']})\n", "entry_point": row["entry_point"]}]
+    # The code verifier's harness calls `check(<entry_point>)` itself after running the test code.
+    return [{"kind": "assert", "code": row["test"], "entry_point": row["entry_point"]}]
 
 
 def _mbpp_tests(row: dict[str, Any]) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ def _code_text(example: Example) -> str:
     if entry_point:  # HumanEval style: the prompt is a signature and docstring to complete
         return (
             f"Complete the following Python function `{entry_point}`. Reply with the whole function "
-            f"in one ```python code block.\n\n```python\n{example.prompt}```"
+            f"and its imports in one ```python code block.\n\n```python\n{example.prompt}```"
         )
     return f"{FUNCTION_INSTRUCTION}\n\n{example.prompt}"
 

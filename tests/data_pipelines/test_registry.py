@@ -38,7 +38,7 @@ def test_math500_metadata_and_code_test_formats():
     assert ex.metadata == {"level": 2, "subject": "Precalculus"}
     he = load_dataset("humaneval", limit=1)[0]
     assert he.tests[0]["kind"] == "assert" and he.tests[0]["entry_point"] == "has_close_elements"
-    assert he.tests[0]["code"].rstrip().endswith("check(has_close_elements)")
+    assert "def check(candidate):" in he.tests[0]["code"]
     mbpp = load_dataset("mbpp", limit=1)[0]
     assert mbpp.tests == [{"kind": "assert", "code": 'assert remove_Occ("hello","l") == "heo"\nassert remove_Occ("abcda","a") == "bcd"\nassert remove_Occ("PHP","P") == "H"\n'}]
     assert "Your code should pass these tests:" in mbpp.prompt
