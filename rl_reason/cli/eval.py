@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed; chunk j of prompts uses seed+j (default 0)")
     p.add_argument("--batch-size", type=int, default=8, help="problems per generate call; also the resume granularity (default 8)")
     p.add_argument("--dtype", default="float32", help="model dtype (default float32)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--device", default=None, help="cpu or cuda for the hf engine (default: cuda when available)")
     p.add_argument("--out", required=True, help="output directory (created; reused to resume)")
     p.set_defaults(func=run_eval)
 
@@ -108,6 +108,12 @@ def _suite_label(name: str) -> str:
     return Path(name).stem if name.endswith(".jsonl") else name
 
 
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _check_resume(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix samples of different settings in one samples.jsonl."""
     import json
@@ -145,8 +151,12 @@ def run_eval(args: argparse.Namespace) -> int:
     suites = {_suite_label(name): _load_suite(name, args) for name in args.suite.split(",")}
     _check_resume(out, config)
 
-    model, tokenizer = load_model(args.model, dtype=args.dtype, **({"device": args.device} if args.device else {}))
-    engine = get_engine(args.engine, model=model, tokenizer=tokenizer)
+    if args.engine == "hf":
+        model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device or _default_device())
+        engine = get_engine("hf", model=model, tokenizer=tokenizer)
+    else:  # vLLM loads the weights itself; the templates need only its tokenizer
+        engine = get_engine("vllm", model=args.model, dtype=args.dtype)
+        tokenizer = engine.tokenizer
     sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                               max_new_tokens=args.max_new_tokens, seed=args.seed)
     summaries = {}
