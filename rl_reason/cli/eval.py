@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rl_reason.cli.data import DATA_DIR_HELP
+
 GRADE_FORMAT = """\
 samples file format (JSON Lines, one generation per line):
   {"id": "<problem id of the suite>", "text": "<the full model response>"}
@@ -36,7 +38,7 @@ def _add_suite_args(p: argparse.ArgumentParser) -> None:
                    "olympiadbench, math_train, humaneval, mbpp, stdio, arithmetic:heldout) or JSONL paths")
     p.add_argument("--fields", default=None,
                    help="field mapping for JSONL paths in --suite, e.g. 'prompt=question,answer=final,meta.level=lvl'")
-    p.add_argument("--data-dir", default=None, help="folder with the local dataset copies (default: $RL_REASON_DATA_DIR or ../shared/data)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--limit", type=int, default=None, help="use only the first N problems of each suite")
     p.add_argument("--grade-timeout", type=float, default=5.0, help="seconds allowed to verify one math answer (default 5)")
     p.add_argument("--grade-workers", type=int, default=2, help="math verifier worker processes (default 2)")
