@@ -4,8 +4,18 @@ import argparse
 import importlib
 import sys
 
-# Sub-command modules in rl_reason.cli, in the order --help lists them.
-COMMAND_MODULES: list[str] = ["train", "report"]
+# The order --help lists sub-commands in; any other module in rl_reason.cli that has a
+# ``register(subparsers)`` function is added after these, so a new command needs no edit here.
+COMMAND_ORDER = ["train", "eval", "grade", "verify", "data", "pairs", "score", "sandbox", "report"]
+
+
+def _command_modules() -> list[str]:
+    import pkgutil
+
+    import rl_reason.cli as package
+
+    found = [m.name for m in pkgutil.iter_modules(package.__path__) if m.name not in ("main", "__main__")]
+    return sorted(found, key=lambda name: (COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER), name))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rl-reason {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"rl_reason.cli.{name}").register(sub)
+    for name in _command_modules():
+        module = importlib.import_module(f"rl_reason.cli.{name}")
+        if hasattr(module, "register"):
+            module.register(sub)
     return parser
 
 

@@ -1,0 +1,234 @@
+"""``verify_math`` and ``MathVerifier``: grade a response's final answer against a gold answer.
+
+Pipeline per pair: extract the committed answer (``extract.py``, in the caller), try the exact
+fast path (``fastpath.py``, in the caller), and only then send the pair to a killable worker
+process for the symbolic comparison (``symbolic.py``). Results of the symbolic path are cached
+per (answer, gold), since RL groups repeat the same answers many times.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Callable, Literal, Sequence
+
+from rl_reason.verifiers.extract import extract_answer, extract_gold
+from rl_reason.verifiers.fastpath import fast_compare, normalize_latex
+from rl_reason.verifiers.pool import WorkerDied, WorkerPool, WorkerTimeout
+
+Status = Literal["correct", "wrong", "no_answer", "invalid_gold", "timeout", "error"]
+STATUSES: tuple[str, ...] = ("correct", "wrong", "no_answer", "invalid_gold", "timeout", "error")
+
+
+@dataclass(frozen=True)
+class MathResult:
+    """The grade of one response. ``score`` is 1.0 or 0.0; ``timeout``/``error``/``invalid_gold``
+    are not answers judged wrong, and reward shapes report them as ``None``."""
+
+    correct: bool
+    score: float
+    status: Status
+    extracted: str | None
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _result(status: Status, extracted: str | None, reason: str) -> MathResult:
+    ok = status == "correct"
+    return MathResult(ok, 1.0 if ok else 0.0, status, extracted, reason)
+
+
+_ASSIGNMENT_PREFIX_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=[^=]*$)")
+
+
+def _top_level_commas(s: str) -> bool:
+    depth = 0
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return True
+    return False
+
+
+def _gold_is_multi(gold: str) -> bool:
+    """A "find all" gold: a comma list, a ``\\pm`` pair or an explicit set."""
+    return _top_level_commas(gold) or "\\pm" in gold or gold.lstrip().startswith("\\{")
+
+
+class _Pending:
+    __slots__ = ("pred", "gold", "key")
+
+    def __init__(self, pred: str, gold: str, rel_tol: float | None):
+        self.pred, self.gold = pred, gold
+        self.key = (pred, gold, rel_tol)
+
+
+class MathVerifier:
+    """A reusable grader with its own pool of worker processes.
+
+    ``workers`` bounds the concurrent symbolic comparisons (and worker processes);
+    ``timeout`` is the hard wall-clock bound in seconds for one comparison;
+    ``rel_tol`` (off by default) accepts numeric answers within that relative tolerance.
+    """
+
+    def __init__(self, workers: int = 4, timeout: float = 5.0, rel_tol: float | None = None, cache_size: int = 8192):
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        self.workers = workers
+        self.timeout = timeout
+        self.rel_tol = rel_tol
+        self._pool = WorkerPool(workers)
+        self._cache: OrderedDict[tuple, tuple[str, str]] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    # -- stages -------------------------------------------------------------------------
+    def _prepare(self, response: str, gold: str, rel_tol: float | None) -> MathResult | tuple[str | None, _Pending]:
+        """A final result when extraction or the fast path decides, else the pending work."""
+        if not isinstance(gold, str) or not gold.strip():
+            return _result("invalid_gold", None, f"gold answer is empty or not text: {gold!r}")
+        if not isinstance(response, str):
+            return _result("error", None, f"response is {type(response).__name__}, not text")
+        gold_ans = extract_gold(gold)
+        if not gold_ans:
+            return _result("invalid_gold", None, f"no answer in gold {gold!r}")
+        ex = extract_answer(response)
+        if ex.answer is None:
+            return _result("no_answer", None, ex.how)
+        pred = ex.answer
+        if ex.parts:
+            parts = [_ASSIGNMENT_PREFIX_RE.sub("", p) for p in ex.parts]
+            if _gold_is_multi(gold_ans):
+                pred = ", ".join(parts)
+            elif len({normalize_latex(p) for p in parts}) > 1:
+                return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers")
+            else:
+                pred = parts[0]
+        fast = fast_compare(pred, gold_ans, rel_tol)
+        if fast is not None:
+            ok, reason = fast
+            return _result("correct" if ok else "wrong", ex.answer, reason)
+        return ex.answer, _Pending(pred, gold_ans, rel_tol)
+
+    def _symbolic(self, pending: _Pending, timeout: float) -> tuple[str, str]:
+        with self._cache_lock:
+            hit = self._cache.get(pending.key)
+            if hit is not None:
+                self._cache.move_to_end(pending.key)
+                return hit
+        try:
+            reply = self._pool.call({"pred": pending.pred, "gold": pending.gold, "rel_tol": pending.key[2]}, timeout)
+        except WorkerTimeout:
+            return "timeout", f"symbolic comparison exceeded {timeout:g}s; worker killed"
+        except WorkerDied as e:
+            return "error", str(e)
+        outcome = (reply["status"], reply["reason"])
+        if outcome[0] != "error":
+            with self._cache_lock:
+                self._cache[pending.key] = outcome
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return outcome
+
+    # -- public -------------------------------------------------------------------------
+    def _grade(self, response: str, gold: str, timeout: float, rel_tol: float | None) -> MathResult:
+        prepared = self._prepare(response, gold, rel_tol)
+        if isinstance(prepared, MathResult):
+            return prepared
+        extracted, pending = prepared
+        status, reason = self._symbolic(pending, timeout)
+        return _result(status, extracted, reason)  # type: ignore[arg-type]
+
+    def verify(self, response: str, gold: str) -> MathResult:
+        """Grade one response; thread-safe."""
+        return self._grade(response, gold, self.timeout, self.rel_tol)
+
+    def verify_batch(
+        self,
+        responses: Sequence[str],
+        golds: Sequence[str],
+        on_result: Callable[[int, MathResult], None] | None = None,
+    ) -> list[MathResult]:
+        """Grade pairs in input order, ``workers`` symbolic comparisons at a time;
+        ``on_result(index, result)`` is called as each one finishes (for progress bars)."""
+        if len(responses) != len(golds):
+            raise ValueError(f"{len(responses)} responses but {len(golds)} golds")
+        results: list[MathResult | None] = [None] * len(responses)
+        groups: dict[tuple, list[tuple[int, str | None, _Pending]]] = {}
+        for i, (resp, gold) in enumerate(zip(responses, golds)):
+            prepared = self._prepare(resp, gold, self.rel_tol)
+            if isinstance(prepared, MathResult):
+                results[i] = prepared
+                if on_result:
+                    on_result(i, prepared)
+            else:
+                groups.setdefault(prepared[1].key, []).append((i, *prepared))
+
+        def run(group: list[tuple[int, str | None, _Pending]]) -> None:
+            status, reason = self._symbolic(group[0][2], self.timeout)
+            for i, extracted, _ in group:
+                results[i] = _result(status, extracted, reason)  # type: ignore[arg-type]
+                if on_result:
+                    on_result(i, results[i])
+
+        if groups:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(groups))) as ex:
+                for f in [ex.submit(run, g) for g in groups.values()]:
+                    f.result()
+        return results  # type: ignore[return-value]
+
+    @property
+    def workers_killed(self) -> int:
+        """How many worker processes were killed on timeout or found dead."""
+        return self._pool.killed
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> MathVerifier:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_default: MathVerifier | None = None
+_default_lock = threading.Lock()
+
+
+def _default_verifier() -> MathVerifier:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = MathVerifier(workers=max(2, os.cpu_count() or 2))
+        return _default
+
+
+def _forget_default_in_child() -> None:
+    global _default, _default_lock
+    _default, _default_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_default_in_child)
+
+
+def verify_math(response: str, gold: str, timeout: float = 5.0, rel_tol: float | None = None) -> MathResult:
+    """Grade ``response`` against ``gold``; see ``MathResult``. Safe from any thread, asyncio
+    (``asyncio.to_thread``), process pools and DataLoader workers; the symbolic comparison is
+    bounded by ``timeout`` seconds of wall clock, enforced by killing a worker process.
+
+    >>> verify_math(r"so the answer is $\\boxed{\\frac{1}{2}}$", "0.5").status
+    'correct'
+    """
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    return _default_verifier()._grade(response, gold, timeout, rel_tol)

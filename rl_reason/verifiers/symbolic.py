@@ -1,0 +1,166 @@
+"""Symbolic equivalence with math-verify and sympy. Runs only inside a verifier worker process
+(``rl_reason.verifiers._worker``), which the caller kills on timeout: math-verify's own
+``signal.alarm`` timeouts are turned off here (``parsing_timeout=None``,
+``timeout_seconds=None``) because the process kill is the bound, and SIGALRM fails off the
+main thread.
+
+math-verify is lenient about approximations by design (``0.333333 == 1/3``, and its numeric
+check rounds ``1/2^99 - 1/2^98`` to zero). The grading rules want exact answers, so decimals
+are turned into exact rationals before comparing, and math-verify's numeric comparison is
+replaced (in this process only) by an exact one with an optional relative tolerance.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import sympy
+from math_verify import grader, parse, verify
+from math_verify.parser import ExprExtractionConfig, LatexExtractionConfig
+from sympy import Float, MatrixBase, Number, Rational, UnevaluatedExpr
+from sympy.core.relational import Equality, Relational
+
+from rl_reason.verifiers.fastpath import normalize_latex
+
+logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+
+_EXTRACTION = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+# Digits for deciding that two exact, non-rational constants (radicals, pi) are equal.
+_EXACT_DIGITS = 60
+_EXACT_REL = sympy.Float(10) ** -45
+_rel_tol: float | None = None
+
+
+def _pct_value(expr):
+    if isinstance(expr, sympy.Mul) and len(expr.args) == 2 and expr.args[1] == UnevaluatedExpr(Rational(1, 100)):
+        return expr.args[0]
+    return None
+
+
+def _numbers_equal(a, b) -> bool:
+    """Exact equality of two constant expressions (relative tolerance when enabled)."""
+    a = grader.safe_sympy_doit(a)
+    b = grader.safe_sympy_doit(b)
+    if a.free_symbols or b.free_symbols:
+        return False
+    if isinstance(a, Number) and isinstance(b, Number) and not _rel_tol:
+        return bool(a == b)
+    va, vb = a.evalf(_EXACT_DIGITS), b.evalf(_EXACT_DIGITS)
+    if not (va.is_number and vb.is_number) or va.has(sympy.zoo, sympy.nan) or vb.has(sympy.zoo, sympy.nan):
+        return False
+    tol = sympy.Float(_rel_tol) if _rel_tol else _EXACT_REL
+    return bool(abs(va - vb) <= tol * max(abs(va), abs(vb)))
+
+
+def exact_numeric_eq(a, b, float_rounding: int, numeric_precision: int) -> bool:
+    """Drop-in for ``math_verify.grader.sympy_numeric_eq`` that never rounds."""
+    if isinstance(a, MatrixBase) and isinstance(b, MatrixBase):
+        return a.shape == b.shape and all(exact_numeric_eq(x, y, 0, 0) for x, y in zip(a, b))
+    try:
+        pa, pb = _pct_value(a), _pct_value(b)
+        if (pa is None) != (pb is None):  # 28% vs 28, or 28% vs 0.28
+            pct, bare = (pa, b) if pa is not None else (pb, a)
+            return _numbers_equal(pct, bare) or _numbers_equal(pct / 100, bare)
+        return _numbers_equal(a, b)
+    except Exception:
+        return False
+
+
+_simplify_eq = grader.sympy_symbolic_eq
+
+
+def probing_symbolic_eq(a, b) -> bool:
+    """``sympy_symbolic_eq`` that first evaluates: constants are decided by exact evaluation,
+    and expressions that differ at a random rational point are different, which settles
+    most wrong answers without an expensive ``simplify``."""
+    if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
+        try:
+            symbols = sorted(a.free_symbols | b.free_symbols, key=str)
+            if not symbols:
+                return _numbers_equal(a, b)
+            for point in ((Rational(3, 7), Rational(5, 11)), (Rational(-13, 17), Rational(2, 19))):
+                values = {x: point[k % 2] + k for k, x in enumerate(symbols)}
+                va, vb = a.subs(values).evalf(_EXACT_DIGITS), b.subs(values).evalf(_EXACT_DIGITS)
+                if va.is_finite and vb.is_finite and va.is_comparable and vb.is_comparable:
+                    if abs(va - vb) > _EXACT_REL * max(abs(va), abs(vb), 1):
+                        return False
+        except Exception:
+            pass
+    return _simplify_eq(a, b)
+
+
+grader.sympy_numeric_eq = exact_numeric_eq
+grader.sympy_symbolic_eq = probing_symbolic_eq
+
+
+def _exact(expr):
+    """Decimals written in an answer denote exact values: 0.25 is 1/4, 0.33 is not 1/3."""
+    if isinstance(expr, sympy.Basic) and not _rel_tol:
+        floats = expr.atoms(Float)
+        if floats:
+            return expr.xreplace({f: Rational(str(f)) for f in floats})
+    return expr
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(answer: str, rel_tol: float | None) -> tuple:
+    # Cached: a batch grades many responses against the same gold. The key includes the
+    # tolerance because it decides whether decimals are made exact.
+    return tuple(_exact(x) for x in parse("\\boxed{" + normalize_latex(answer) + "}", _EXTRACTION, parsing_timeout=None))
+
+
+def _difference(rel):
+    return rel.lhs - rel.rhs
+
+
+def _relations_equivalent(g, p) -> bool:
+    """Equations equal up to a nonzero factor; inequalities equal as solution sets or up to a
+    positive factor (a negative one flips the direction)."""
+    if not (isinstance(g, Relational) and isinstance(p, Relational)):
+        return False
+    if isinstance(g, Equality) != isinstance(p, Equality):
+        return False
+    if g.free_symbols != p.free_symbols or not g.free_symbols:
+        return False
+    ratio = sympy.simplify(_difference(g) / _difference(p))
+    if ratio.free_symbols or not ratio.is_number or ratio == 0 or ratio.has(sympy.zoo, sympy.nan):
+        ratio = None
+    if isinstance(g, Equality):
+        return ratio is not None
+    flipped = type(g) is grader.INVERSE_RELATIONS.get(type(p))
+    if ratio is not None and ratio.is_real:
+        if (type(g) is type(p) and ratio > 0) or (flipped and ratio < 0):
+            return True
+    if len(g.free_symbols) == 1:
+        (x,) = g.free_symbols
+        x_real = sympy.Symbol(x.name, real=True)
+        return bool(g.subs(x, x_real).as_set() == p.subs(x, x_real).as_set())
+    return False
+
+
+def _relations_equivalent_or_false(g, p) -> bool:
+    try:
+        return _relations_equivalent(g, p)
+    except (TypeError, ValueError, NotImplementedError, AttributeError):  # e.g. x \in [a, b]
+        return False
+
+
+def compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[str, str]:
+    """``(status, reason)`` with status ``correct``, ``wrong`` or ``invalid_gold``."""
+    global _rel_tol
+    _rel_tol = rel_tol
+    golds = list(_parse(gold, rel_tol))
+    gold_exprs = [g for g in golds if not isinstance(g, str)]
+    if not golds:
+        return "invalid_gold", f"could not parse gold {gold!r}"
+    preds = list(_parse(pred, rel_tol))
+    if not preds:
+        return "wrong", f"could not parse answer {pred!r}"
+    pred_exprs = [p for p in preds if not isinstance(p, str)]
+    if gold_exprs and pred_exprs and _relations_equivalent_or_false(gold_exprs[0], pred_exprs[0]):
+        return "correct", "equivalent relations"
+    if verify(golds, preds, timeout_seconds=None, float_rounding=0):
+        return "correct", "symbolically equal"
+    # Printing a parsed expression can itself blow up (10^{10^{10}}), so the reason quotes the input.
+    return "wrong", f"{pred[:200]!r} is not equivalent to {gold[:200]!r}"

@@ -1,0 +1,31 @@
+import pytest
+
+from rl_reason.algorithms import ADVANTAGES, KL_ESTIMATORS, POLICY_LOSSES, Registry
+
+
+def test_register_and_get():
+    reg = Registry("thing")
+
+    @reg.register("a")
+    def a():
+        return 1
+
+    assert reg.get("a") is a and "a" in reg and reg.names() == ["a"]
+
+
+def test_duplicate_name_is_rejected():
+    reg = Registry("thing")
+    reg.register("a")(lambda: 1)
+    with pytest.raises(ValueError, match="thing 'a' is already registered"):
+        reg.register("a")(lambda: 2)
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(KeyError, match="unknown advantage estimator 'grp0'; valid: dr_grpo, gae, grpo, reinforce_pp"):
+        ADVANTAGES.get("grp0")
+
+
+def test_shipped_registries():
+    assert set(ADVANTAGES.names()) == {"grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "gae"}
+    assert set(POLICY_LOSSES.names()) == {"ppo_clip", "gspo", "reinforce"}
+    assert {"k1", "k2", "k3"} <= set(KL_ESTIMATORS.names())
