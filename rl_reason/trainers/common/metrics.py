@@ -1,0 +1,73 @@
+"""Metric sinks shared by every trainer: metrics.jsonl always, TensorBoard and W&B on request."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from rl_reason.io import JsonlAppender, JsonlError, atomic_write_text, read_jsonl
+
+
+def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
+    """Drop rows logged after ``last_step``: a resumed run re-does those steps from its checkpoint,
+    so the file stays one row per step (atomic rewrite; the original is kept until replaced)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = []
+    for _, row in read_jsonl(path):
+        if isinstance(row, JsonlError):
+            raise row
+        if int(row.get("step", 0)) <= last_step:
+            kept.append(row)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+
+
+class MetricsLogger:
+    """Writes one flat ``{name: number}`` dict per step to every enabled sink.
+
+    Names are namespaced (``reward/mean``, ``time/rollout``) as in cleanrl/verl, so TensorBoard
+    groups them; non-finite values are written to JSONL as null rather than breaking the file.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, tensorboard: bool = True, wandb: bool = False,
+                 wandb_project: str = "rl-reason", config: dict[str, Any] | None = None):
+        self.run_dir = Path(run_dir)
+        self.jsonl = JsonlAppender(self.run_dir / "metrics.jsonl", fsync=False)
+        self.tb = None
+        self.wandb_run = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
+        if wandb:
+            try:
+                import wandb as wandb_lib
+            except ImportError:
+                raise RuntimeError("log.wandb is true but the wandb package is not installed (pip install wandb)") from None
+            self.wandb_run = wandb_lib.init(project=wandb_project, dir=str(self.run_dir), config=config or {},
+                                            name=self.run_dir.name, resume="allow")
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": step}
+        for k, v in metrics.items():
+            v = float(v)
+            row[k] = v if math.isfinite(v) else None
+        self.jsonl.write(row)
+        if self.tb is not None:
+            for k, v in metrics.items():
+                if math.isfinite(float(v)):
+                    self.tb.add_scalar(k, float(v), step)
+            self.tb.flush()
+        if self.wandb_run is not None:
+            self.wandb_run.log(metrics, step=step)
+
+    def close(self) -> None:
+        self.jsonl.close()
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb_run is not None:
+            self.wandb_run.finish()

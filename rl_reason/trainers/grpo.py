@@ -1,0 +1,487 @@
+"""GRPO with all five DAPO parts, as a loop that reads like the algorithm.
+
+Per step:
+  1. sample prompts (seeded, resumable) and roll out ``n`` completions per prompt;
+  2. score them with the verifiers (weighted math/code/format reward, soft overlong penalty);
+     with dynamic sampling, drop groups whose rewards are all equal and sample more prompts
+     until the batch is full (surplus groups wait in a buffer for the next step);
+  3. recompute old log-probs with the trainer (the rollout engine's are only compared to them:
+     the mismatch KL and ratio tail are logged, and optionally corrected by truncated IS);
+  4. advantages per group (``rl_reason.algorithms.ADVANTAGES``);
+  5. ``ppo_epochs`` x mini-batches x micro-batches of policy-loss updates, the loss aggregated
+     with global token/sequence counts so micro-batching does not change it;
+  6. push the new weights to the rollout engine.
+Departures from vanilla GRPO are config switches: clip-higher (``clip_high``), token-mean
+aggregation, overlong filtering and punishment, dynamic sampling, KL weight 0 by default (no
+reference model is loaded then).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from rl_reason.algorithms import (
+    ADVANTAGES,
+    POLICY_LOSSES,
+    aggregate_loss,
+    filter_groups_by_std,
+    kl_penalty,
+    logprob_mismatch_metrics,
+    overlong_filter_mask,
+    soft_overlong_penalty,
+    step_normalisers,
+    truncated_is_weights,
+)
+from rl_reason.config import to_dict
+from rl_reason.data_pipelines.schema import Example
+from rl_reason.trainers.common.checkpoint import CheckpointManager
+from rl_reason.trainers.common.metrics import MetricsLogger, truncate_metrics
+from rl_reason.trainers.common.sampler import PromptSampler
+from rl_reason.trainers.common.timers import PhaseTimers
+from rl_reason.trainers.grpo_config import GRPOConfig
+from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward
+
+
+@dataclass
+class Group:
+    """The scored completions of one prompt; ``valid[i]`` False drops completion i from the loss."""
+
+    example_index: int
+    completions: list[Any]  # rl_reason.rollout.Completion
+    scored: list[Scored]
+    rewards: list[float] = field(default_factory=list)
+
+    @property
+    def kept(self) -> list[int]:
+        return [i for i, s in enumerate(self.scored) if s.valid]
+
+    def has_signal(self, eps: float) -> bool:
+        """DAPO dynamic sampling: do the scorable rewards differ (std > eps)?"""
+        scores = torch.tensor([self.rewards[i] for i in self.kept], dtype=torch.float32)
+        return bool(filter_groups_by_std(scores, torch.zeros(len(scores), dtype=torch.long), eps).keep.all())
+
+
+@dataclass
+class Batch:
+    """Tensors of one step. Layout: left-padded prompts then right-padded responses, (B, P + R)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    response_mask: torch.Tensor  # (B, R) float: 1 on response tokens that enter the loss
+    rollout_logprobs: torch.Tensor | None  # (B, R) from the engine, None when it gives none
+    scores: torch.Tensor  # (B,)
+    group_ids: torch.Tensor  # (B,)
+
+    @property
+    def response_length(self) -> int:
+        return self.response_mask.shape[1]
+
+    def rows(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}
+
+
+def step_seed(seed: int, step: int, round_: int) -> int:
+    """Sampling seed of one rollout round: a resumed run regenerates exactly what it would have."""
+    return (seed * 1_000_003 + step * 101 + round_) % (2**31 - 1)
+
+
+class GRPOTrainer:
+    def __init__(self, cfg: GRPOConfig, reward_fn: RewardFn | None = None) -> None:
+        from rl_reason.data_pipelines import load_dataset, render_prompt
+        from rl_reason.rollout import get_engine
+
+        self.cfg = cfg
+        self.run_dir = Path(cfg.output_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _seed_everything(cfg.seed)
+        data_dir = cfg.data.data_dir or None
+        self.train_examples = load_dataset(cfg.data.train, data_dir=data_dir, limit=cfg.data.train_limit or None)
+        self.eval_examples = (
+            load_dataset(cfg.data.eval, data_dir=data_dir, limit=cfg.data.eval_limit or None) if cfg.data.eval else []
+        )
+        self.model, self.tokenizer = _load_policy(cfg)
+        self.prompts = [render_prompt(ex, cfg.data.template, tokenizer=self.tokenizer) for ex in self.train_examples]
+        self._check_prompt_lengths()
+        self.ref_model = None
+        if cfg.algorithm.kl_coef > 0:
+            self.ref_model, _ = _load_policy(cfg)
+            self.ref_model.requires_grad_(False)
+        engine_kw = {"gpu_memory_utilization": cfg.rollout.gpu_memory_utilization} if cfg.rollout.engine == "vllm" else {}
+        self.engine = get_engine(cfg.rollout.engine, model=self.model, tokenizer=self.tokenizer, **engine_kw)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas),
+                                           weight_decay=cfg.train.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg))
+        self.sampler = PromptSampler(len(self.train_examples), cfg.seed)
+        self.carried: list[Group] = []  # surplus valid groups from dynamic sampling
+        self.reward_fn = reward_fn or VerifierReward(
+            cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
+            cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox)
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
+        self.timers = PhaseTimers()
+        self.step = 0
+
+    # ----------------------------------------------------------------- the loop
+    def train(self) -> None:
+        cfg = self.cfg
+        self._resume()
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        self.metrics = MetricsLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project, to_dict(cfg))
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.train.steps, initial=self.step, desc="grpo", unit="step", disable=not cfg.log.progress)
+        try:
+            if self.step == 0 and cfg.eval.every:
+                self.metrics.log(0, self.evaluate())
+            while self.step < cfg.train.steps:
+                self.step += 1
+                start = time.perf_counter()
+                with self.timers("rollout_and_reward"):
+                    groups, stats = self.collect_groups()
+                batch = self.build_batch(groups)
+                with self.timers("old_logprobs"):
+                    old_logprobs, ref_logprobs = self.reference_logprobs(batch)
+                stats.update(self.mismatch_metrics(batch, old_logprobs))
+                with self.timers("advantages"):
+                    advantages = self.advantages(batch)
+                with self.timers("update"):
+                    stats.update(self.update_policy(batch, old_logprobs, ref_logprobs, advantages))
+                with self.timers("sync_weights"):
+                    self.engine.load_state_from(self.model)
+                if cfg.eval.every and (self.step % cfg.eval.every == 0 or self.step == cfg.train.steps):
+                    with self.timers("eval"):
+                        stats.update(self.evaluate())
+                stats.update(self.timers.pop())
+                stats["time/step"] = time.perf_counter() - start
+                stats["perf/tokens_per_s"] = float(batch.attention_mask.sum()) / stats["time/step"]
+                self.metrics.log(self.step, stats)
+                if self.step == cfg.train.steps or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
+                    self.save()
+                bar.set_postfix(reward=f"{stats.get('reward/mean', float('nan')):.3f}",
+                                acc=f"{stats.get('reward/accuracy', float('nan')):.2f}")
+                bar.update(1)
+        finally:
+            bar.close()
+            self.metrics.close()
+            close = getattr(self.reward_fn, "close", None)
+            if close is not None:
+                close()
+
+    # ------------------------------------------------------------ rollout + reward
+    def collect_groups(self) -> tuple[list[Group], dict[str, float]]:
+        """Groups for one step. Without dynamic sampling: one round of ``prompts_per_step``.
+        With it: carried groups first, then rounds of fresh prompts, keeping groups whose reward
+        std exceeds ``std_eps``, until the batch is full or ``max_sampling_rounds`` is reached."""
+        cfg = self.cfg
+        want = cfg.train.prompts_per_step
+        dapo = cfg.dapo
+        kept, drawn, rounds = list(self.carried[:want]), [], 0
+        carried_in = len(kept)
+        self.carried = self.carried[want:]
+        dropped = 0
+        while len(kept) < want and (rounds == 0 or (dapo.dynamic_sampling and rounds < dapo.max_sampling_rounds)):
+            fresh = self.rollout_and_score(self.sampler.take(want), rounds)
+            drawn.extend(fresh)
+            rounds += 1
+            for g in fresh:
+                if not g.kept:  # every completion unscorable (e.g. all verifier timeouts)
+                    dropped += 1
+                elif dapo.dynamic_sampling and not g.has_signal(dapo.std_eps):
+                    dropped += 1
+                elif len(kept) < want:
+                    kept.append(g)
+                else:
+                    self.carried.append(g)
+        stats = self.reward_metrics(drawn)
+        stats.update({"dapo/rounds": rounds, "dapo/kept_groups": len(kept) - carried_in, "dapo/dropped_groups": dropped,
+                      "dapo/carried_in": carried_in, "dapo/carried_out": len(self.carried),
+                      "dapo/batch_groups": len(kept)})
+        if cfg.log.samples_every and self.step % cfg.log.samples_every == 0:
+            self._write_samples(drawn[:2])
+        return kept, stats
+
+    def rollout_and_score(self, indices: list[int], round_: int) -> list[Group]:
+        from rl_reason.rollout import SamplingParams
+
+        cfg = self.cfg
+        params = SamplingParams(temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
+                                max_new_tokens=cfg.rollout.max_new_tokens,
+                                seed=step_seed(cfg.seed, self.step, round_))
+        with self.timers("generate"):
+            outputs = self.engine.generate([self.prompts[i] for i in indices], cfg.rollout.n, params)
+        with self.timers("reward"):
+            flat_examples = [self.train_examples[i] for i in indices for _ in range(cfg.rollout.n)]
+            flat_scored = self.reward_fn(flat_examples, [c.text for group in outputs for c in group])
+        rewards = torch.tensor([s.reward for s in flat_scored], dtype=torch.float32)
+        if cfg.dapo.overlong_buffer:
+            lengths = torch.tensor([len(c.token_ids) for group in outputs for c in group])
+            rewards += soft_overlong_penalty(lengths, cfg.rollout.max_new_tokens, cfg.dapo.overlong_buffer,
+                                             cfg.dapo.overlong_penalty)
+        n = cfg.rollout.n
+        return [Group(i, completions, flat_scored[j * n : (j + 1) * n], rewards[j * n : (j + 1) * n].tolist())
+                for j, (i, completions) in enumerate(zip(indices, outputs))]
+
+    def reward_metrics(self, groups: list[Group]) -> dict[str, float]:
+        rewards = [r for g in groups for i, r in enumerate(g.rewards) if g.scored[i].valid]
+        lengths = [len(c.token_ids) for g in groups for c in g.completions]
+        truncated = [c.finish_reason == "length" for g in groups for c in g.completions]
+        statuses = Counter(s.status for g in groups for s in g.scored)
+        total = max(1, sum(statuses.values()))
+        out = {
+            "reward/mean": float(np.mean(rewards)) if rewards else float("nan"),
+            "reward/std": float(np.std(rewards)) if rewards else float("nan"),
+            "reward/accuracy": float(np.mean([s.correct for g in groups for s in g.scored])) if groups else float("nan"),
+            "response/length_mean": float(np.mean(lengths)) if lengths else 0.0,
+            "response/length_max": float(max(lengths, default=0)),
+            "response/clipped_frac": float(np.mean(truncated)) if truncated else 0.0,
+        }
+        out.update({f"verifier/{status}": count / total for status, count in statuses.items()})
+        return out
+
+    # ------------------------------------------------------------ tensors
+    def build_batch(self, groups: list[Group]) -> Batch:
+        """One row per kept completion; overlong filtering zeroes truncated rows' loss mask."""
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        rows = [(gi, g, i) for gi, g in enumerate(groups) for i in g.kept]
+        if not rows:
+            empty = torch.zeros(0, 1, dtype=torch.long)
+            return Batch(empty, empty, empty.float(), None, torch.zeros(0), torch.zeros(0, dtype=torch.long))
+        prompt_len = max(len(g.completions[i].prompt_token_ids) for _, g, i in rows)
+        resp_len = max(1, max(len(g.completions[i].token_ids) for _, g, i in rows))
+        B = len(rows)
+        input_ids = torch.full((B, prompt_len + resp_len), pad, dtype=torch.long)
+        attention = torch.zeros((B, prompt_len + resp_len), dtype=torch.long)
+        resp_mask = torch.zeros((B, resp_len))
+        have_rollout_lp = all(g.completions[i].logprobs is not None for _, g, i in rows)
+        rollout_lp = torch.zeros((B, resp_len)) if have_rollout_lp else None
+        scores, group_ids = torch.zeros(B), torch.zeros(B, dtype=torch.long)
+        for b, (gi, g, i) in enumerate(rows):
+            c = g.completions[i]
+            p, r = list(c.prompt_token_ids), list(c.token_ids)
+            input_ids[b, prompt_len - len(p) : prompt_len] = torch.tensor(p, dtype=torch.long)
+            attention[b, prompt_len - len(p) : prompt_len] = 1
+            if r:
+                input_ids[b, prompt_len : prompt_len + len(r)] = torch.tensor(r, dtype=torch.long)
+                attention[b, prompt_len : prompt_len + len(r)] = 1
+                resp_mask[b, : len(r)] = 1.0
+                if rollout_lp is not None:
+                    rollout_lp[b, : len(r)] = torch.tensor(list(c.logprobs), dtype=torch.float32)
+            scores[b] = g.rewards[i]
+            group_ids[b] = gi
+        if self.cfg.dapo.overlong_filter:
+            keep = overlong_filter_mask(finish_reasons=[g.completions[i].finish_reason for _, g, i in rows])
+            resp_mask *= keep[:, None].to(resp_mask.dtype)
+        device = self.cfg.model.device
+        return Batch(input_ids.to(device), attention.to(device), resp_mask.to(device),
+                     None if rollout_lp is None else rollout_lp.to(device), scores.to(device), group_ids.to(device))
+
+    def logprobs(self, model, batch: Batch, index: torch.Tensor, with_entropy: bool = False):
+        from rl_reason.models import token_logprobs
+
+        rows = batch.rows(index)
+        return token_logprobs(model, rows["input_ids"], rows["attention_mask"], response_length=batch.response_length,
+                              temperature=self.cfg.rollout.temperature, with_entropy=with_entropy)
+
+    @torch.no_grad()
+    def reference_logprobs(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Old log-probs from the trainer (None when the update is a single on-policy pass:
+        then the update's own forward gives them, detached, saving one forward) and reference
+        log-probs when the KL weight is non-zero."""
+        B = batch.input_ids.shape[0]
+        if B == 0:
+            return None, None
+        chunks = torch.arange(B, device=batch.input_ids.device).split(self.cfg.train.micro_batch_size)
+        on_policy = self.cfg.train.ppo_epochs * self.cfg.train.mini_batches == 1
+        old = None if on_policy else torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks])
+        ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks]) if self.ref_model is not None else None
+        return old, ref
+
+    @staticmethod
+    def mismatch_metrics(batch: Batch, trainer_logprobs: torch.Tensor | None) -> dict[str, float]:
+        """Rollout-vs-trainer log-prob mismatch (KL, ratio tail); on-policy steps compute it
+        from the update's own forward instead (``trainer_logprobs`` is None here then)."""
+        if trainer_logprobs is None or batch.rollout_logprobs is None or batch.input_ids.shape[0] == 0:
+            return {}
+        metrics = logprob_mismatch_metrics(trainer_logprobs, batch.rollout_logprobs, batch.response_mask)
+        return {f"mismatch/{k.removeprefix('mismatch_')}": float(v) for k, v in metrics.items()}
+
+    def advantages(self, batch: Batch) -> torch.Tensor:
+        if batch.input_ids.shape[0] == 0:
+            return torch.zeros_like(batch.response_mask)
+        # Rows masked out by overlong filtering still count in their group's baseline.
+        full = torch.ones_like(batch.response_mask)
+        adv, _ = ADVANTAGES.get(self.cfg.algorithm.advantage)(
+            response_mask=full, scores=batch.scores, group_ids=batch.group_ids,
+            norm_by_std=self.cfg.algorithm.scale_by_std, eps=self.cfg.dapo.std_eps)
+        return adv * batch.response_mask
+
+    # ------------------------------------------------------------ update
+    def update_policy(self, batch: Batch, old_logprobs, ref_logprobs, advantages) -> dict[str, float]:
+        cfg, alg = self.cfg, self.cfg.algorithm
+        B = batch.input_ids.shape[0]
+        if B == 0:
+            return {"actor/skipped_update": 1.0, "actor/lr": self.scheduler.get_last_lr()[0]}
+        policy_loss = POLICY_LOSSES.get(alg.policy_loss)
+        gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.step, 7919))
+        sums: Counter[str] = Counter()
+        updates = 0
+        # On-policy (one update per batch): the update's forward is also the "old" policy.
+        on_policy_logprobs = torch.zeros_like(batch.response_mask) if old_logprobs is None else None
+        for _ in range(cfg.train.ppo_epochs):
+            order = torch.randperm(B, generator=gen).to(batch.input_ids.device)
+            for mini in order.tensor_split(cfg.train.mini_batches):
+                micros = mini.split(cfg.train.micro_batch_size)
+                norm = step_normalisers(batch.response_mask[m] for m in micros)
+                self.optimizer.zero_grad(set_to_none=True)
+                for micro in micros:
+                    mask = batch.response_mask[micro]
+                    logp, entropy = self.logprobs(self.model, batch, micro, with_entropy=True)
+                    if on_policy_logprobs is not None:
+                        on_policy_logprobs[micro] = logp.detach()
+                    old = logp.detach() if old_logprobs is None else old_logprobs[micro]
+                    is_weights = None
+                    if alg.tis_cap > 0 and batch.rollout_logprobs is not None:
+                        is_weights = truncated_is_weights(old, batch.rollout_logprobs[micro], cap=alg.tis_cap)
+                    loss_mat, loss_stats = policy_loss(
+                        logp=logp, old_logp=old, advantages=advantages[micro], response_mask=mask,
+                        clip_low=alg.clip_low, clip_high=alg.clip_high, clip_ratio_c=alg.clip_ratio_c or None,
+                        is_weights=is_weights)
+                    if ref_logprobs is not None:
+                        kl = kl_penalty(logp, ref_logprobs[micro], kind=alg.kl_kind)
+                        loss_mat = loss_mat + alg.kl_coef * kl
+                        sums["actor/kl"] += float((kl.detach() * mask).sum())
+                    if alg.entropy_coef:
+                        loss_mat = loss_mat - alg.entropy_coef * entropy
+                    loss = aggregate_loss(loss_mat, mask, alg.loss_agg_mode, global_num_tokens=norm.num_tokens,
+                                          global_num_seqs=norm.num_seqs, max_len=cfg.rollout.max_new_tokens)
+                    loss.backward()
+                    n_tokens = float(mask.sum())
+                    sums["actor/loss"] += float(loss.detach())
+                    sums["actor/entropy"] += float((entropy.detach() * mask).sum())
+                    for k, v in loss_stats.items():
+                        sums[f"actor/{k}"] += float(v) * n_tokens
+                    sums["tokens"] += n_tokens
+                clip = cfg.train.max_grad_norm if cfg.train.max_grad_norm > 0 else float("inf")
+                sums["actor/grad_norm"] += float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+                self.optimizer.step()
+                self.scheduler.step()
+                updates += 1
+        tokens = max(sums.pop("tokens"), 1.0)
+        # Loss and grad norm average over optimizer updates, the rest over tokens.
+        out = {k: v / updates if k in ("actor/loss", "actor/grad_norm") else v / tokens for k, v in sums.items()}
+        out["actor/lr"] = self.scheduler.get_last_lr()[0]
+        out["actor/updates"] = float(updates)
+        if on_policy_logprobs is not None:
+            out.update(self.mismatch_metrics(batch, on_policy_logprobs))
+        return out
+
+    # ------------------------------------------------------------ eval, checkpoints
+    def evaluate(self) -> dict[str, float]:
+        """Held-out accuracy through the eval harness's grader (pass@k for eval.ks)."""
+        from rl_reason.eval import evaluate
+        from rl_reason.rollout import SamplingParams
+
+        ev = self.cfg.eval
+        params = SamplingParams(temperature=ev.temperature, max_new_tokens=ev.max_new_tokens or self.cfg.rollout.max_new_tokens,
+                                seed=self.cfg.seed)
+        summary = evaluate(self.engine, self.eval_examples, n=ev.n, ks=ev.ks, sampling_params=params,
+                           template=self.cfg.data.template, out_dir=self.run_dir / "eval" / f"step_{self.step:06d}",
+                           tokenizer=self.tokenizer)
+        return {f"eval/{k}": float(v) for k, v in _flatten(summary).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    def save(self) -> None:
+        with self.timers("checkpoint"):
+            self.checkpoints.save(self.step, self.model, self.tokenizer, self.optimizer, self.scheduler,
+                                  {"sampler": self.sampler.state_dict(), "carried": self.carried})
+
+    def _resume(self) -> None:
+        mode = self.cfg.resume
+        path = None if mode == "never" else (self.checkpoints.latest() if mode == "auto" else Path(mode))
+        if path is None:
+            truncate_metrics(self.run_dir / "metrics.jsonl", -1)
+            return
+        state = CheckpointManager.load(path, self.model, self.optimizer, self.scheduler)
+        self.step = int(state["step"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.carried = state["carried"]
+        self.engine.load_state_from(self.model)
+        truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
+
+    def _check_prompt_lengths(self) -> None:
+        limit = self.cfg.model.max_prompt_tokens
+        for ex, prompt in zip(self.train_examples, self.prompts):
+            n = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            if n > limit:
+                raise ValueError(f"{self.cfg.data.train}: example {ex.id!r} has {n} prompt tokens > model.max_prompt_tokens={limit}")
+
+    def _write_samples(self, groups: list[Group]) -> None:
+        from rl_reason.io import JsonlAppender
+
+        with JsonlAppender(self.run_dir / "samples.jsonl", fsync=False) as out:
+            for g in groups:
+                for c, s, r in zip(g.completions, g.scored, g.rewards):
+                    out.write({"step": self.step, "prompt": self.prompts[g.example_index], "response": c.text,
+                               "reward": r, "status": s.status, "finish_reason": c.finish_reason})
+
+
+# ---------------------------------------------------------------- helpers
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _load_policy(cfg: GRPOConfig):
+    from rl_reason.models import load_model, tiny_model
+
+    if cfg.model.name.startswith("tiny:"):  # random-initialised test model, e.g. "tiny:llama"
+        model, tokenizer = tiny_model(arch=cfg.model.name.removeprefix("tiny:"), seed=cfg.seed)
+        model.to(device=cfg.model.device, dtype=getattr(torch, cfg.model.dtype))
+    else:
+        model, tokenizer = load_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
+    # No dropout in RL: old and new log-probs must come from the same deterministic function.
+    model.eval()
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    return model, tokenizer
+
+
+def _lr_lambda(cfg: GRPOConfig):
+    total_updates = cfg.train.steps * cfg.train.ppo_epochs * cfg.train.mini_batches
+    warmup = cfg.train.warmup_steps
+
+    def factor(update: int) -> float:
+        if update < warmup:
+            return (update + 1) / warmup
+        if cfg.train.lr_schedule == "cosine":
+            progress = (update - warmup) / max(1, total_updates - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return factor
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "/"))
+        else:
+            out[key] = v
+    return out
+
+
+def train(cfg: GRPOConfig) -> Path:
+    """Run (or resume) a GRPO job; returns the run folder."""
+    GRPOTrainer(cfg).train()
+    return Path(cfg.output_dir)

@@ -1,0 +1,205 @@
+"""Typed config of the GRPO/DAPO trainer (torch-free, so ``rl-reason train --help`` is fast).
+
+Every knob is one field with its default and help; cross-field checks run in ``__post_init__``
+so a bad recipe fails on load, before any model is downloaded or loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rl_reason.config import ConfigError, cfg_field
+
+
+@dataclass
+class ModelConfig:
+    name: str = cfg_field("smollm2-135m", "policy model: registry alias, hub id, local HF dir, .gguf file, or tiny:llama / tiny:qwen2 (random, for tests)")
+    dtype: Literal["float32", "bfloat16", "float16"] = cfg_field("float32", "parameter dtype of the policy (and reference) model")
+    device: str = cfg_field("cpu", "torch device of the trainer ('cpu', 'cuda', 'cuda:0')")
+    max_prompt_tokens: int = cfg_field(256, "prompts longer than this (in tokens) are an error, never silently cut")
+    max_seq_len: int = cfg_field(2048, "model context length budget: max_prompt_tokens + max_new_tokens must fit")
+
+    def __post_init__(self):
+        if self.max_prompt_tokens <= 0:
+            raise ConfigError(f"model.max_prompt_tokens must be positive, got {self.max_prompt_tokens}")
+
+
+@dataclass
+class DataConfig:
+    train: str = cfg_field("arithmetic:train", "training prompts: dataset name[:split] or JSONL path (data_pipelines.load_dataset)")
+    eval: str = cfg_field("", "held-out prompts for periodic eval (same syntax); empty disables eval")
+    template: Literal["chat_boxed", "base_boxed", "chat_code"] = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
+    train_limit: int = cfg_field(0, "use only the first N training examples (0 = all)")
+    eval_limit: int = cfg_field(0, "use only the first N held-out examples (0 = all)")
+    data_dir: str = cfg_field("", "folder of bundled data files (empty: RL_REASON_DATA_DIR or ../shared/data)")
+
+
+@dataclass
+class RolloutConfig:
+    engine: Literal["hf", "vllm"] = cfg_field("hf", "rollout engine: 'hf' (transformers generate, shares the policy's weights) or 'vllm'")
+    n: int = cfg_field(8, "completions per prompt (the GRPO group size)")
+    temperature: float = cfg_field(1.0, "sampling temperature of rollouts (also used to scale trainer log-probs)")
+    top_p: float = cfg_field(1.0, "nucleus sampling threshold")
+    top_k: int = cfg_field(0, "top-k sampling (0 = off)")
+    max_new_tokens: int = cfg_field(256, "response length limit; responses hitting it have finish_reason 'length'")
+    gpu_memory_utilization: float = cfg_field(0.5, "vLLM only: fraction of GPU memory for the rollout engine")
+
+    def __post_init__(self):
+        if self.n < 2:
+            raise ConfigError(f"rollout.n must be >= 2: with one completion per prompt every group advantage is 0, got {self.n}")
+        if self.max_new_tokens <= 0:
+            raise ConfigError(f"rollout.max_new_tokens must be positive, got {self.max_new_tokens}")
+        if self.temperature <= 0:
+            raise ConfigError(f"rollout.temperature must be > 0 for sampling, got {self.temperature}")
+
+
+@dataclass
+class RewardConfig:
+    math_weight: float = cfg_field(1.0, "weight of the math verifier score (examples with an 'answer')")
+    code_weight: float = cfg_field(1.0, "weight of the code verifier score (examples with 'tests')")
+    format_weight: float = cfg_field(0.0, "weight of the format check score (0 = off)")
+    format_pattern: Literal["boxed", "think_answer"] = cfg_field("boxed", "format the format reward checks")
+    verifier_timeout: float = cfg_field(5.0, "seconds per answer before the math/code verifier reports 'timeout'")
+    verifier_workers: int = cfg_field(2, "math verifier worker processes")
+    sandbox: Literal["process", "docker"] = cfg_field("process", "code sandbox backend")
+
+
+@dataclass
+class AlgorithmConfig:
+    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
+    scale_by_std: bool = cfg_field(True, "grpo only: divide group-centred rewards by the group std")
+    policy_loss: Literal["ppo_clip", "gspo", "reinforce"] = cfg_field("ppo_clip", "policy loss (rl_reason.algorithms.POLICY_LOSSES)")
+    clip_low: float = cfg_field(0.2, "PPO ratio clip below 1 (ratio >= 1 - clip_low)")
+    clip_high: float = cfg_field(0.2, "PPO ratio clip above 1; DAPO clip-higher uses 0.28")
+    clip_ratio_c: float = cfg_field(0.0, "dual-clip bound for negative advantages (0 = off; verl uses 3.0)")
+    loss_agg_mode: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = cfg_field(
+        "token-mean",
+        "how token losses become one number: token-mean over the global batch (DAPO), seq-mean-token-mean "
+        "(original GRPO, favours long wrong answers), seq-mean-token-sum-norm (Dr.GRPO, no length bias)",
+    )
+    kl_coef: float = cfg_field(0.0, "weight of the KL(policy || reference) loss; 0 = no reference model is loaded")
+    kl_kind: Literal["k1", "k2", "k3"] = cfg_field("k3", "KL estimator (Schulman's k1/k2/k3)")
+    entropy_coef: float = cfg_field(0.0, "entropy bonus weight (0 = off)")
+    tis_cap: float = cfg_field(0.0, "truncated importance sampling: weight token losses by min(p_trainer/p_rollout, cap); 0 = off")
+
+
+@dataclass
+class DapoConfig:
+    dynamic_sampling: bool = cfg_field(False, "drop groups whose rewards are all equal and sample more prompts until the batch is full")
+    std_eps: float = cfg_field(1e-6, "a group is kept when its reward std exceeds this")
+    max_sampling_rounds: int = cfg_field(4, "cap on rollout rounds per step with dynamic sampling; then train on what was kept")
+    overlong_filter: bool = cfg_field(False, "mask truncated responses (finish_reason 'length') out of the loss")
+    overlong_buffer: int = cfg_field(0, "soft overlong punishment: penalise the last N tokens before max_new_tokens linearly (0 = off)")
+    overlong_penalty: float = cfg_field(1.0, "reward penalty at max_new_tokens (reached linearly across the buffer)")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = cfg_field(100, "optimizer steps of rollout + update (each step samples prompts_per_step prompts)")
+    prompts_per_step: int = cfg_field(8, "prompts (groups) per step; sequences per step = prompts_per_step * rollout.n")
+    ppo_epochs: int = cfg_field(1, "passes over each rollout batch")
+    mini_batches: int = cfg_field(1, "optimizer updates per epoch; 1 = one update per batch (on-policy)")
+    micro_batch_size: int = cfg_field(8, "sequences per forward/backward (gradient accumulation; does not change the result)")
+    lr: float = cfg_field(1e-6, "AdamW learning rate")
+    weight_decay: float = cfg_field(0.0, "AdamW weight decay")
+    betas: list[float] = cfg_field([0.9, 0.999], "AdamW betas")
+    warmup_steps: int = cfg_field(0, "linear learning-rate warm-up, in optimizer updates")
+    lr_schedule: Literal["constant", "cosine"] = cfg_field("constant", "learning-rate schedule after warm-up")
+    max_grad_norm: float = cfg_field(1.0, "gradient clipping norm (0 = off)")
+    gradient_checkpointing: bool = cfg_field(False, "recompute activations in backward to save memory")
+
+    def __post_init__(self):
+        for name in ("steps", "prompts_per_step", "ppo_epochs", "mini_batches", "micro_batch_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if len(self.betas) != 2:
+            raise ConfigError(f"train.betas must have two values, got {self.betas}")
+
+
+@dataclass
+class EvalConfig:
+    every: int = cfg_field(0, "evaluate on data.eval every N steps, and before step 1 and after the last (0 = off)")
+    n: int = cfg_field(1, "samples per held-out prompt")
+    ks: list[int] = cfg_field([1], "pass@k values to report (each <= n)")
+    temperature: float = cfg_field(0.0, "eval sampling temperature (0 = greedy)")
+    max_new_tokens: int = cfg_field(0, "eval response limit (0 = rollout.max_new_tokens)")
+
+    def __post_init__(self):
+        if self.every < 0:
+            raise ConfigError(f"eval.every must be >= 0, got {self.every}")
+        if self.n <= 0:
+            raise ConfigError(f"eval.n must be positive, got {self.n}")
+        bad = [k for k in self.ks if k <= 0 or k > self.n]
+        if bad:
+            raise ConfigError(f"eval.ks {bad} must lie in 1..eval.n={self.n}")
+
+
+@dataclass
+class LogConfig:
+    tensorboard: bool = cfg_field(True, "also write TensorBoard event files under RUN_DIR/tensorboard")
+    wandb: bool = cfg_field(False, "also log to Weights & Biases (needs the wandb package)")
+    wandb_project: str = cfg_field("rl-reason", "W&B project name")
+    progress: bool = cfg_field(True, "show a progress bar with ETA")
+    samples_every: int = cfg_field(10, "write a few rollouts to RUN_DIR/samples.jsonl every N steps (0 = off)")
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = cfg_field(50, "save a checkpoint every N steps (and after the last step); 0 = only at the end")
+    keep_last: int = cfg_field(2, "keep the newest K checkpoints")
+
+    def __post_init__(self):
+        if self.keep_last <= 0:
+            raise ConfigError(f"checkpoint.keep_last must be positive, got {self.keep_last}")
+
+
+@dataclass
+class GRPOConfig:
+    trainer: Literal["grpo"] = cfg_field("grpo", "which trainer runs this config")
+    output_dir: str = cfg_field("runs/grpo", "run folder: metrics.jsonl, checkpoints/, tensorboard/, plots")
+    resume: str = cfg_field("auto", "'auto' (continue from the newest checkpoint in output_dir), 'never', or a checkpoint folder")
+    seed: int = cfg_field(0, "seed of prompt order, sampling and initialisation")
+    model: ModelConfig = cfg_field(ModelConfig, "policy model")
+    data: DataConfig = cfg_field(DataConfig, "prompts")
+    rollout: RolloutConfig = cfg_field(RolloutConfig, "generation")
+    reward: RewardConfig = cfg_field(RewardConfig, "verifier rewards")
+    algorithm: AlgorithmConfig = cfg_field(AlgorithmConfig, "advantage, loss, KL")
+    dapo: DapoConfig = cfg_field(DapoConfig, "DAPO parts (clip-higher and token-mean live in algorithm)")
+    train: TrainConfig = cfg_field(TrainConfig, "optimisation")
+    eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
+    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
+    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+
+    def __post_init__(self):
+        seqs = self.sequences_per_step
+        if seqs % self.train.mini_batches:
+            raise ConfigError(
+                f"train.prompts_per_step * rollout.n = {seqs} sequences must divide into train.mini_batches={self.train.mini_batches}"
+            )
+        if self.mini_batch_size % self.train.micro_batch_size:
+            raise ConfigError(
+                f"mini-batch of {self.mini_batch_size} sequences (prompts_per_step * n / mini_batches) is not a multiple "
+                f"of train.micro_batch_size={self.train.micro_batch_size}"
+            )
+        if self.model.max_prompt_tokens + self.rollout.max_new_tokens > self.model.max_seq_len:
+            raise ConfigError(
+                f"model.max_prompt_tokens ({self.model.max_prompt_tokens}) + rollout.max_new_tokens "
+                f"({self.rollout.max_new_tokens}) exceeds model.max_seq_len ({self.model.max_seq_len})"
+            )
+        if self.dapo.overlong_buffer >= self.rollout.max_new_tokens:
+            raise ConfigError(
+                f"dapo.overlong_buffer ({self.dapo.overlong_buffer}) must be smaller than rollout.max_new_tokens ({self.rollout.max_new_tokens})"
+            )
+        if self.eval.every and not self.data.eval:
+            raise ConfigError("eval.every > 0 needs data.eval (held-out prompts)")
+        if not self.resume:
+            raise ConfigError("resume must be 'auto', 'never' or a checkpoint folder")
+
+    @property
+    def sequences_per_step(self) -> int:
+        return self.train.prompts_per_step * self.rollout.n
+
+    @property
+    def mini_batch_size(self) -> int:
+        return self.sequences_per_step // self.train.mini_batches

@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+
+from rl_reason.cli.main import main
+from rl_reason.cli.train import load_train_config
+from rl_reason.config import ConfigError, config_help, load_config
+from rl_reason.trainers.grpo_config import GRPOConfig
+
+RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
+
+
+def test_recipes_exist():
+    names = {p.name for p in RECIPES}
+    assert {"quickstart.yaml", "grpo_gsm8k.yaml", "dapo_math.yaml", "code_mbpp.yaml"} <= names
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_every_recipe_parses_and_validates(recipe):
+    name, cfg = load_train_config(str(recipe), [])
+    assert name == "grpo" and isinstance(cfg, GRPOConfig)
+    assert cfg.sequences_per_step % cfg.train.mini_batches == 0
+    assert cfg.mini_batch_size % cfg.train.micro_batch_size == 0
+
+
+def test_dapo_recipe_has_dapo_defaults():
+    _, cfg = load_train_config(str(RECIPES[0].parent / "dapo_math.yaml"), [])
+    alg, dapo = cfg.algorithm, cfg.dapo
+    assert (alg.clip_low, alg.clip_high, alg.loss_agg_mode, alg.kl_coef) == (0.2, 0.28, "token-mean", 0.0)
+    assert cfg.train.lr == 1e-6 and cfg.rollout.n == 16
+    assert dapo.dynamic_sampling and dapo.overlong_buffer > 0
+
+
+def test_misspelled_key_names_dotted_path_and_suggestion(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("rollout:\n  max_new_token: 64\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown config key 'rollout.max_new_token'; did you mean 'rollout.max_new_tokens'"):
+        load_config(GRPOConfig, p)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.prompts_per_step=3", "rollout.n=5", "train.mini_batches=2"], "15 sequences must divide into train.mini_batches=2"),
+        (["train.mini_batches=2", "train.micro_batch_size=3"], "not a multiple of train.micro_batch_size=3"),
+        (["model.max_seq_len=100"], "exceeds model.max_seq_len"),
+        (["dapo.overlong_buffer=256"], "overlong_buffer"),
+        (["rollout.n=1"], "rollout.n must be >= 2"),
+        (["eval.every=5"], "needs data.eval"),
+        (["eval.n=2", "eval.ks=[1,4]"], r"eval.ks \[4\]"),
+    ],
+)
+def test_inconsistent_sizes_fail_before_any_model_loads(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(GRPOConfig, None, overrides)
+
+
+def test_cli_validate_and_errors(capsys, tmp_path):
+    assert main(["train", "--config", str(RECIPES[0].parent / "quickstart.yaml"), "--validate", "train.lr=2e-5"]) == 0
+    assert "lr: 2.0e-05" in capsys.readouterr().out
+    p = tmp_path / "x.yaml"
+    p.write_text("trainer: ppo\n")
+    assert main(["train", "--config", str(p), "--validate"]) == 2
+    assert "unknown trainer 'ppo'" in capsys.readouterr().err
+
+
+def test_help_lists_every_config_key(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for line in config_help(GRPOConfig):
+        key = line.strip().split(" ")[0].rstrip(":")
+        assert key in out
+    assert "algorithm.clip_high" in out and "dapo.dynamic_sampling" in out
