@@ -1,5 +1,6 @@
 """vLLM 0.24 smoke test on one GPU: colocated LLM, n=8 sampling with log-probs, sleep/wake, weight update.
 
+Not yet run on a GPU (2026-11-23: no machine was lent to this task; see docs/gpu_results.md).
 Run on the GPU machine after scripts/gpu/install_vllm_wheels.sh:
     PYTHONPATH=/tmp/site python3 scripts/gpu/vllm_smoke.py --model DIR [--out results.json]
 It checks, and exits non-zero when a check fails:
