@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rl_reason.verifiers import MathVerifier  # noqa: E402
-from rl_reason.verifiers.extract import _boxes  # noqa: E402
+from rl_reason.verifiers.extract import find_boxes  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("RL_REASON_DATA_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 STYLES = ["boxed", "final_is", "minerva", "answer_colon", "bold", "think", "gsm8k"]
@@ -38,7 +38,7 @@ STYLES = ["boxed", "final_is", "minerva", "answer_colon", "bold", "think", "gsm8
 
 def _strip_boxes(text: str) -> str:
     out, last = [], 0
-    for start, end, content in _boxes(text):
+    for start, end, content in find_boxes(text):
         out += [text[last:start], content]
         last = end
     return "".join(out + [text[last:]])

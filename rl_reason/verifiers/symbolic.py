@@ -26,6 +26,11 @@ from rl_reason.verifiers.latex_lite import Unsupported, parse_structure
 
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)
 
+# The math-verify internals replaced or used below; tested against math-verify 0.9.
+for _name in ("sympy_numeric_eq", "sympy_symbolic_eq", "safe_sympy_doit", "INVERSE_RELATIONS"):
+    if not hasattr(grader, _name):
+        raise ImportError(f"math_verify.grader.{_name} is missing: this math-verify version is not supported")
+
 _EXTRACTION = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
 # Digits for deciding that two exact, non-rational constants (radicals, pi) are equal.
 _EXACT_DIGITS = 60

@@ -139,33 +139,21 @@ PERCENT = [
 ]
 
 
-@pytest.mark.parametrize("response,gold,expected", EXTRACTION)
-def test_extraction_rules(response, gold, expected):
-    check(response, gold, expected)
+RULES = {
+    "extraction": EXTRACTION,
+    "equivalence": EQUIVALENCE,
+    "approximation": APPROXIMATIONS,
+    "sets-order": SETS_AND_ORDER,
+    "relations": RELATIONS,
+    "percent": PERCENT,
+}
 
 
-@pytest.mark.parametrize("response,gold,expected", EQUIVALENCE)
-def test_equivalence(response, gold, expected):
-    check(response, gold, expected)
-
-
-@pytest.mark.parametrize("response,gold,expected", APPROXIMATIONS)
-def test_approximations_are_wrong_unless_exact(response, gold, expected):
-    check(response, gold, expected)
-
-
-@pytest.mark.parametrize("response,gold,expected", SETS_AND_ORDER)
-def test_sets_tuples_intervals_matrices(response, gold, expected):
-    check(response, gold, expected)
-
-
-@pytest.mark.parametrize("response,gold,expected", RELATIONS)
-def test_equations_up_to_factor_and_inequalities(response, gold, expected):
-    check(response, gold, expected)
-
-
-@pytest.mark.parametrize("response,gold,expected", PERCENT)
-def test_percent(response, gold, expected):
+@pytest.mark.parametrize(
+    "response,gold,expected",
+    [pytest.param(*case, id=f"{rule}-{i}") for rule, cases in RULES.items() for i, case in enumerate(cases)],
+)
+def test_grading_rule(response, gold, expected):
     check(response, gold, expected)
 
 
