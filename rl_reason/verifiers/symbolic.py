@@ -228,7 +228,8 @@ def compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[str, st
     pred_exprs = [p for p in preds if not isinstance(p, str)]
     if gold_exprs and pred_exprs and _relations_equivalent_or_false(gold_exprs[0], pred_exprs[0]):
         return "correct", "equivalent relations"
-    if verify(golds, preds, timeout_seconds=None, float_rounding=0):
+    # allow_set_relation_comp: "x < 2" answers "(-\\infty, 2)" as much as the reverse does.
+    if verify(golds, preds, timeout_seconds=None, float_rounding=0, allow_set_relation_comp=True):
         return "correct", "symbolically equal"
     # Printing a parsed expression can itself blow up (10^{10^{10}}), so the reason quotes the input.
     return "wrong", f"{pred[:200]!r} is not equivalent to {gold[:200]!r}"

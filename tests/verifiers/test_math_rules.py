@@ -77,6 +77,11 @@ EQUIVALENCE = [
     (boxed("1-2i"), "1+2i", False),
     (boxed("\\frac{20000}{\\pi}"), "\\frac{20000}{\\pi}", True),
     (boxed("2x+2"), "2x+1", False),
+    (boxed("\\frac{9}{4}"), "2\\frac{1}{4}", True),
+    (boxed("2\\frac{1}{4}"), "\\frac{9}{4}", True),
+    (boxed("\\frac{1}{2}"), "2\\frac{1}{4}", False),
+    (boxed("\\log_2 8"), "3", True),
+    (boxed("x \\in [-2,7]"), "[-2,7]", True),
 ]
 
 APPROXIMATIONS = [
@@ -127,6 +132,9 @@ RELATIONS = [
     (boxed("2<x"), "x>2", True),
     (boxed("x<2"), "x>2", False),
     (boxed("x\\ge 2"), "x>2", False),
+    (boxed("x<2"), "(-\\infty, 2)", True),
+    (boxed("x\\le 2"), "(-\\infty, 2)", False),
+    (boxed("(-\\infty, 2)"), "x<2", True),
 ]
 
 PERCENT = [
