@@ -396,7 +396,10 @@ class GRPOTrainer:
         summary = evaluate(self.engine, self.eval_examples, n=ev.n, ks=ev.ks, sampling_params=params,
                            template=self.cfg.data.template, out_dir=self.run_dir / "eval" / f"step_{self.step:06d}",
                            tokenizer=self.tokenizer)
-        return {f"eval/{k}": float(v) for k, v in _flatten(summary).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        out = {f"eval/{name}": float(value["mean"]) for name, value in summary["metrics"].items()}
+        if summary.get("mean_tokens") is not None:
+            out["eval/mean_tokens"] = float(summary["mean_tokens"])
+        return out
 
     def save(self) -> None:
         with self.timers("checkpoint"):
@@ -468,17 +471,6 @@ def _lr_lambda(cfg: GRPOConfig):
         return 1.0
 
     return factor
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "/"))
-        else:
-            out[key] = v
-    return out
 
 
 def train(cfg: GRPOConfig) -> Path:
