@@ -81,6 +81,8 @@ def _delimited_math(s: str) -> str | None:
     for open_, close in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
         if s.startswith(open_):
             end = s.find(close, len(open_))
+            while end > 0 and close == "$" and s[end - 1] == "\\":  # "\$" is a dollar sign
+                end = s.find(close, end + 1)
             return s[len(open_) : end] if end > 0 else None
     return None
 

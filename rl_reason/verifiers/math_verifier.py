@@ -108,6 +108,10 @@ class MathVerifier:
         if ex.parts:
             parts = [_ASSIGNMENT_PREFIX_RE.sub("", p) for p in ex.parts]
             if _gold_is_multi(gold_ans):
+                # "\boxed{2} and \boxed{3}" lists one answer's elements; "\boxed{2, 3} or
+                # \boxed{2, 4}" hedges between whole answers.
+                if any(_top_level_commas(p) for p in parts) and len({normalize_latex(p) for p in parts}) > 1:
+                    return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers")
                 pred = ", ".join(parts)
             elif len({normalize_latex(p) for p in parts}) > 1:
                 return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers")
