@@ -8,7 +8,7 @@ Loss check: on one fixed batch (same token ids, same advantages) the loss of thi
 update (ppo_clip, token-mean) is compared with TRL's ``_compute_loss`` under
 ``loss_type="dapo"``; they must agree to fp tolerance.
 
-    python3 benchmarks/grpo_step_vs_trl.py [--steps 3] [--threads 2]
+    python3 benchmarks/grpo_step_vs_trl.py [--steps 3] [--threads 2] [--check-prompts 16]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from rl_reason.config import load_config  # noqa: E402
+from rl_reason.io import read_jsonl_records  # noqa: E402
 from rl_reason.trainers.grpo import GRPOTrainer  # noqa: E402
 from rl_reason.trainers.grpo_config import GRPOConfig  # noqa: E402
 from rl_reason.trainers.rewards import VerifierReward  # noqa: E402
@@ -45,19 +46,8 @@ def ours_config(out: str, steps: int) -> GRPOConfig:
     ])
 
 
-def run_ours(steps: int) -> tuple[float, GRPOTrainer]:
-    with tempfile.TemporaryDirectory() as out:
-        trainer = GRPOTrainer(ours_config(out, steps))
-        trainer.save = lambda: None  # timing the step, not the final checkpoint write
-        trainer.train()
-        rows = [line for line in open(Path(out) / "metrics.jsonl")]
-    import json
-
-    times = [json.loads(r)["time/step"] for r in rows][1:]  # drop the warm-up step
-    return sum(times) / len(times), trainer
-
-
-def run_trl(steps: int, ours: GRPOTrainer):
+def build_trl(steps: int, ours: GRPOTrainer):
+    """TRL's GRPOTrainer on the same prompts, reward, tokenizer and (a copy of the) weights."""
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig as TRLConfig
@@ -82,31 +72,29 @@ def run_trl(steps: int, ours: GRPOTrainer):
             self.times.append(time.perf_counter() - self._start)
 
     timer = StepTimes()
-    model = copy.deepcopy(ours.model).train()
     args = TRLConfig(
         output_dir=tempfile.mkdtemp(), per_device_train_batch_size=PROMPTS * GENERATIONS, num_generations=GENERATIONS,
         max_completion_length=NEW_TOKENS, temperature=1.0, beta=0.0, num_iterations=1, loss_type="dapo",
-        learning_rate=LR, max_steps=steps, use_cpu=True, report_to=[], logging_steps=1, save_strategy="no",
+        learning_rate=LR, max_steps=max(steps, 1), use_cpu=True, report_to=[], logging_steps=1, save_strategy="no",
         gradient_accumulation_steps=1, bf16=False, seed=0, dataloader_num_workers=0,
     )
-    trainer = TRLTrainer(model=model, processing_class=ours.tokenizer, reward_funcs=math_reward, args=args,
-                         train_dataset=dataset, callbacks=[timer])
-    start = time.perf_counter()
-    trainer.train()
-    total = time.perf_counter() - start
-    reward.close()
-    return total, timer.times, trainer
+    trainer = TRLTrainer(model=copy.deepcopy(ours.model).train(), processing_class=ours.tokenizer,
+                         reward_funcs=math_reward, args=args, train_dataset=dataset, callbacks=[timer])
+    return trainer, timer
 
 
-def loss_check(ours: GRPOTrainer, trl_trainer) -> tuple[float, float]:
+def loss_check(ours: GRPOTrainer, trl_trainer, prompts: int) -> tuple[float, float]:
     """Both losses on one fixed batch: our update (lr 0, so nothing moves) vs TRL's dapo loss."""
     ours.step += 1
-    groups, _ = ours.collect_groups()
+    groups = ours.rollout_and_score(ours.sampler.take(prompts), 0)
     batch = ours.build_batch(groups)
     advantages = ours.advantages(batch)
+    lrs = [group["lr"] for group in ours.optimizer.param_groups]
     for group in ours.optimizer.param_groups:
         group["lr"] = 0.0
     our_loss = ours.update_policy(batch, None, None, advantages)["actor/loss"]
+    for group, lr in zip(ours.optimizer.param_groups, lrs):
+        group["lr"] = lr
 
     P = batch.input_ids.shape[1] - batch.response_length
     completion_mask = batch.attention_mask[:, P:]
@@ -121,29 +109,38 @@ def loss_check(ours: GRPOTrainer, trl_trainer) -> tuple[float, float]:
     trl_trainer.model.eval()
     with torch.no_grad():
         trl_loss = float(trl_trainer._compute_loss(trl_trainer.model, inputs))
+    trl_trainer.model.train()
     return our_loss, trl_loss
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3, help="steps per side; the first is a warm-up and not timed")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per side, the first a warm-up (0: loss check only)")
+    parser.add_argument("--check-prompts", type=int, default=PROMPTS, help="prompts (x 8 generations) in the loss-check batch")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, kernel {platform.release()}, torch {torch.__version__}")
 
-    ours_s, ours = run_ours(args.steps)
-    print(f"rl-reason: {ours_s:.2f} s/step", flush=True)
-    total, step_times, trl_trainer = run_trl(args.steps, ours)
-    trl_s = sum(step_times[1:]) / max(1, len(step_times) - 1)
-    print(f"TRL GRPOTrainer: {trl_s:.2f} s/step (train() total {total:.1f} s for {args.steps} steps)", flush=True)
-    print(f"speed-up: {trl_s / ours_s:.2f}x (target >= 2x)")
-
-    our_loss, trl_loss = loss_check(ours, trl_trainer)
-    diff = abs(our_loss - trl_loss)
-    print(f"fixed-batch loss: rl-reason {our_loss:.8f}  TRL dapo {trl_loss:.8f}  |diff| {diff:.2e}")
-    ok = diff <= 1e-5 * max(1.0, abs(trl_loss))
-    print("loss match:", "yes" if ok else "NO")
+    with tempfile.TemporaryDirectory() as out:
+        ours = GRPOTrainer(ours_config(out, max(args.steps, 1)))
+        trl_trainer, trl_timer = build_trl(args.steps, ours)
+        # Loss check first, on the untrained weights both sides share.
+        our_loss, trl_loss = loss_check(ours, trl_trainer, args.check_prompts)
+        diff = abs(our_loss - trl_loss)
+        ok = diff <= 1e-5 * max(1.0, abs(trl_loss))
+        print(f"fixed-batch loss: rl-reason {our_loss:.8f}  TRL dapo {trl_loss:.8f}  |diff| {diff:.2e}  match: {ok}", flush=True)
+        if args.steps:
+            ours.step = 0
+            ours.save = lambda: None  # time the steps, not the final checkpoint write
+            ours.train()
+            times = [row["time/step"] for row in read_jsonl_records(Path(out) / "metrics.jsonl")][1:]
+            ours_s = sum(times) / max(1, len(times))
+            print(f"rl-reason: {ours_s:.2f} s/step", flush=True)
+            trl_trainer.train()
+            trl_s = sum(trl_timer.times[1:]) / max(1, len(trl_timer.times) - 1)
+            print(f"TRL GRPOTrainer: {trl_s:.2f} s/step")
+            print(f"speed-up: {trl_s / ours_s:.2f}x (target >= 2x)")
     return 0 if ok else 1
 
 
