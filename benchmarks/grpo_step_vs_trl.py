@@ -84,15 +84,24 @@ def build_trl(steps: int, ours: GRPOTrainer):
 
 
 def loss_check(ours: GRPOTrainer, trl_trainer, prompts: int) -> tuple[float, float]:
-    """Both losses on one fixed batch: our update (lr 0, so nothing moves) vs TRL's dapo loss."""
+    """Both losses on one fixed batch: our update (lr 0, so nothing moves) vs TRL's dapo loss.
+
+    Real rollouts of ``prompts`` prompts, with seeded random advantages and old log-probs
+    perturbed off-policy, so the ratio, both clip sides and the token-mean all take part
+    (verifier rewards on a handful of prompts are often all 0, which would compare 0 with 0).
+    """
     ours.step += 1
-    groups = ours.rollout_and_score(ours.sampler.take(prompts), 0)
-    batch = ours.build_batch(groups)
-    advantages = ours.advantages(batch)
+    batch = ours.build_batch(ours.rollout_and_score(ours.sampler.take(prompts), 0))
+    B = batch.input_ids.shape[0]
+    gen = torch.Generator().manual_seed(0)
+    advantages = torch.randn(B, 1, generator=gen) * batch.response_mask
+    with torch.no_grad():
+        logp = ours.logprobs(ours.model, batch, torch.arange(B))[0]
+    old = (logp + 0.3 * torch.randn(logp.shape, generator=gen)) * batch.response_mask
     lrs = [group["lr"] for group in ours.optimizer.param_groups]
     for group in ours.optimizer.param_groups:
         group["lr"] = 0.0
-    our_loss = ours.update_policy(batch, None, None, advantages)["actor/loss"]
+    our_loss = ours.update_policy(batch, old, None, advantages)["actor/loss"]
     for group, lr in zip(ours.optimizer.param_groups, lrs):
         group["lr"] = lr
 
@@ -102,6 +111,7 @@ def loss_check(ours: GRPOTrainer, trl_trainer, prompts: int) -> tuple[float, flo
         "prompt_ids": batch.input_ids[:, :P], "prompt_mask": batch.attention_mask[:, :P],
         "completion_ids": batch.input_ids[:, P:], "completion_mask": completion_mask,
         "advantages": advantages,  # (B, T); TRL accepts token-level advantages
+        "old_per_token_logps": old,
         "num_items_in_batch": completion_mask.sum(),
     }
     # The same weights on both sides; eval mode makes TRL normalise by num_items_in_batch only.
