@@ -186,6 +186,8 @@ def test_bad_parameters_are_rejected(tiny_engine):
             SamplingParams(**bad)
     with pytest.raises(ValueError, match="n must be"):
         tiny_engine.generate(PROMPTS, n=0, params=SamplingParams())
+    with pytest.raises(ValueError, match=r"prompts \[1\] encode to no tokens"):
+        tiny_engine.generate(["ok", ""], n=1, params=SamplingParams())
     with pytest.raises(ValueError, match="unknown rollout engine"):
         get_engine("tgi")
 
