@@ -174,9 +174,11 @@ class VLLMEngine:
 
     def sleep(self, level: int = 1) -> None:
         """Level 1 offloads the weights to CPU, level 2 drops them (the next update refills them); both free the KV cache."""
-        if not self.asleep:
-            self.llm.sleep(level=level)
-            self.asleep = {"weights", "kv_cache"}
+        if self.asleep == {"weights", "kv_cache"}:
+            return
+        self.wake_up()  # half-asleep (weights woken for an update): make the state whole before sleeping again
+        self.llm.sleep(level=level)
+        self.asleep = {"weights", "kv_cache"}
 
     def wake_up(self, tags: list[str] | None = None) -> None:
         """Re-allocate what ``sleep`` released (``tags``: a subset of "weights", "kv_cache"; default all)."""
