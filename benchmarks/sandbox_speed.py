@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rl_reason.sandbox import Job, get_sandbox  # noqa: E402
+from rl_reason.sandbox import get_sandbox  # noqa: E402
 from rl_reason.sandbox.image import IMAGE  # noqa: E402
 from rl_reason.verifiers.code import verify_code  # noqa: E402
 

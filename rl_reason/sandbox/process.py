@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+import weakref
 from typing import Mapping, Sequence
 
 from rl_reason.sandbox.base import ExecResult, Limits, Sandbox, check_files, classify
@@ -27,6 +28,14 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group", 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
+
+
+def _remove_dirs(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 class SandboxUnavailable(RuntimeError):
@@ -143,14 +152,10 @@ class ProcessSandbox(Sandbox):
             path = os.path.join(parent, tag)
             os.mkdir(path)
             self.cgroup_parents[ctrl] = path
+        self._finalizer = weakref.finalize(self, _remove_dirs, list(self.cgroup_parents.values()))
 
     def close(self) -> None:
-        for path in self.cgroup_parents.values():
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
-        self.cgroup_parents = {}
+        self._finalizer()
 
     def default_concurrency(self) -> int:
         return max(1, os.cpu_count() or 1) * 2  # runs wait on I/O and start-up, not only CPU

@@ -31,6 +31,7 @@ _ASSIGN_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=[^=]*$)")
 _THOUSANDS_RE = re.compile(r"^([+-]?\d{1,3})((?:(?:\{,\}|,)\d{3})+)(\.\d+)?$")
 _INT_OR_DEC_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 _FRAC_RE = re.compile(r"^([+-]?)\\frac\{\s*([+-]?\d+)\s*\}\{\s*([+-]?\d+)\s*\}$")
+_MIXED_RE = re.compile(r"^([+-]?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
 _SLASH_RE = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _BASE_RE = re.compile(r"^(\d+)(?:_\{?(\d+)\}?)?$")
 _MC_RE = re.compile(r"^\(?\s*([A-E])\s*\)?\s*[.:]?(?:\s|$)")
@@ -75,7 +76,11 @@ def parse_exact_number(s: str) -> ExactNumber | None:
     try:
         if _INT_OR_DEC_RE.match(s):
             return ExactNumber(Fraction(s), percent, unit)
-        m = _FRAC_RE.match(s) or None
+        m = _MIXED_RE.match(s)
+        if m:  # "2\frac{1}{4}" is two and a quarter
+            value = int(m.group(2)) + Fraction(int(m.group(3)), int(m.group(4)))
+            return ExactNumber(-value if m.group(1) == "-" else value, percent, unit)
+        m = _FRAC_RE.match(s)
         if m:
             value = Fraction(int(m.group(2)), int(m.group(3)))
             return ExactNumber(-value if m.group(1) == "-" else value, percent, unit)

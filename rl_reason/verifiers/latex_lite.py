@@ -91,8 +91,9 @@ class _Parser:
                 self.take()
                 value = value / self.unary()
             elif self._starts_atom(tok):
-                if tok[0].isdigit() and self.toks[self.i - 1][0].isdigit():
-                    raise Unsupported("two numbers side by side")
+                if (tok[0].isdigit() or tok == "\\frac") and self.toks[self.i - 1][0].isdigit():
+                    # "2 3" or "2\frac{1}{2}": a mixed number or a typo, not a product
+                    raise Unsupported("a number followed by a number or fraction")
                 value = value * self.power()
             else:
                 return value

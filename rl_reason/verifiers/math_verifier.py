@@ -90,6 +90,7 @@ class MathVerifier:
         self._cache: OrderedDict[tuple, tuple[str, str]] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self._owner_pid = os.getpid()
 
     # -- stages -------------------------------------------------------------------------
     def _prepare(self, response: str, gold: str, rel_tol: float | None) -> MathResult | tuple[str | None, _Pending]:
@@ -124,6 +125,8 @@ class MathVerifier:
         return ex.answer, _Pending(pred, gold_ans, rel_tol)
 
     def _symbolic(self, pending: _Pending, timeout: float) -> tuple[str, str]:
+        if os.getpid() != self._owner_pid:  # forked: another thread may have held the lock
+            self._cache_lock, self._owner_pid = threading.Lock(), os.getpid()
         with self._cache_lock:
             hit = self._cache.get(pending.key)
             if hit is not None:

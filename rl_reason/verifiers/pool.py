@@ -51,9 +51,10 @@ class _Worker:
         except (WorkerTimeout, WorkerDied):
             self.kill()
             raise WorkerDied("verifier worker failed to start") from None
-        if not json.loads(ready).get("ready"):
+        hello = json.loads(ready)
+        if not hello.get("ready"):
             self.kill()
-            raise WorkerDied(f"verifier worker sent {ready[:200]!r} instead of ready")
+            raise WorkerDied(f"verifier worker cannot start: {hello.get('error', ready[:200])}")
 
     def _read_line(self, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout

@@ -26,6 +26,11 @@ from rl_reason.verifiers.latex_lite import Unsupported, parse_structure
 
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)
 
+# The math-verify internals replaced or used below; tested against math-verify 0.9.
+for _name in ("sympy_numeric_eq", "sympy_symbolic_eq", "safe_sympy_doit", "INVERSE_RELATIONS"):
+    if not hasattr(grader, _name):
+        raise ImportError(f"math_verify.grader.{_name} is missing: this math-verify version is not supported")
+
 _EXTRACTION = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
 # Digits for deciding that two exact, non-rational constants (radicals, pi) are equal.
 _EXACT_DIGITS = 60
@@ -223,7 +228,8 @@ def compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[str, st
     pred_exprs = [p for p in preds if not isinstance(p, str)]
     if gold_exprs and pred_exprs and _relations_equivalent_or_false(gold_exprs[0], pred_exprs[0]):
         return "correct", "equivalent relations"
-    if verify(golds, preds, timeout_seconds=None, float_rounding=0):
+    # allow_set_relation_comp: "x < 2" answers "(-\\infty, 2)" as much as the reverse does.
+    if verify(golds, preds, timeout_seconds=None, float_rounding=0, allow_set_relation_comp=True):
         return "correct", "symbolically equal"
     # Printing a parsed expression can itself blow up (10^{10^{10}}), so the reason quotes the input.
     return "wrong", f"{pred[:200]!r} is not equivalent to {gold[:200]!r}"

@@ -194,8 +194,9 @@ def test_nothing_reaches_the_next_run(sandbox):
     assert planted.status == "ok" and "planted" in planted.stdout
     r = run_file(sandbox, "probe_leftovers.py")
     assert r.status == "ok"
-    files_line, procs_line = r.stdout.splitlines()
+    files_line, shm_line, procs_line = r.stdout.splitlines()
     assert files_line == "[]"
+    assert shm_line == "shm -1"  # the SysV segment the first run made is gone
     assert "HIJACKED" not in r.stdout
     assert "sleep" not in procs_line
     assert_host_clean(sandbox)
