@@ -116,8 +116,11 @@ class GRPOTrainer:
         if cfg.algorithm.kl_coef > 0:
             self.ref_model, _ = _load_policy(cfg)
             self.ref_model.requires_grad_(False)
-        engine_kw = {"gpu_memory_utilization": cfg.rollout.gpu_memory_utilization} if cfg.rollout.engine == "vllm" else {}
-        self.engine = get_engine(cfg.rollout.engine, model=self.model, tokenizer=self.tokenizer, **engine_kw)
+        if cfg.rollout.engine == "vllm":  # its own copy of the weights, refreshed by load_state_from
+            self.engine = get_engine("vllm", model=cfg.model.name, tokenizer=self.tokenizer, dtype=cfg.model.dtype,
+                                     gpu_memory_utilization=cfg.rollout.gpu_memory_utilization, seed=cfg.seed)
+        else:  # shares the policy module: no copy, nothing to sync
+            self.engine = get_engine("hf", model=self.model, tokenizer=self.tokenizer)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas),
                                            weight_decay=cfg.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg))
