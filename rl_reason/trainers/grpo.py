@@ -120,8 +120,11 @@ class GRPOTrainer:
         if cfg.algorithm.kl_coef > 0:
             self.ref_model, _ = _load_policy(cfg)
             self.ref_model.requires_grad_(False)
-        engine_kw = {"gpu_memory_utilization": cfg.rollout.gpu_memory_utilization} if cfg.rollout.engine == "vllm" else {}
-        self.engine = get_engine(cfg.rollout.engine, model=self.model, tokenizer=self.tokenizer, **engine_kw)
+        if cfg.rollout.engine == "vllm":  # its own copy of the weights, refreshed by load_state_from
+            self.engine = get_engine("vllm", model=cfg.model.name, tokenizer=self.tokenizer, dtype=cfg.model.dtype,
+                                     gpu_memory_utilization=cfg.rollout.gpu_memory_utilization, seed=cfg.seed)
+        else:  # shares the policy module: no copy, nothing to sync
+            self.engine = get_engine("hf", model=self.model, tokenizer=self.tokenizer)
         self.train_engine = _build_train_engine(self.model, cfg, self.prompts_per_rank)
         # Each rank draws from its own shard of the prompts (disjoint, seeded, resumable per rank).
         self.prompt_shard = list(range(self.dist.rank, len(self.train_examples), self.dist.world_size))

@@ -29,9 +29,11 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-class DigitReward:
-    """Toy verifiable reward a random model gets varying scores on: the share of digits in the
-    response. Examples whose answer is even get a constant 0 (groups without signal)."""
+class TextHashReward:
+    """A deterministic reward that differs between different texts (so every group of a random
+    model has signal) except for examples whose answer is even, which get a constant 0: the
+    groups without signal that dynamic sampling must drop. Which groups those are depends only
+    on the seeded prompt order, so the carry-over buffer is exercised reproducibly."""
 
     def __call__(self, examples, responses):
         out = []
@@ -39,8 +41,8 @@ class DigitReward:
             if int(ex.answer) % 2 == 0:
                 out.append(Scored(0.0, "wrong", False))
             else:
-                share = sum(ch.isdigit() for ch in text) / max(1, len(text))
-                out.append(Scored(share, "correct" if share > 0.1 else "wrong", share > 0.1))
+                score = (sum(ord(ch) * (i + 1) for i, ch in enumerate(text)) % 997) / 997
+                out.append(Scored(score, "correct" if score > 0.5 else "wrong", score > 0.5))
         return out
 
 
@@ -64,7 +66,7 @@ def params(model):
 
 
 def test_one_step_changes_every_parameter(tmp_path):
-    trainer = GRPOTrainer(make_cfg(tmp_path, "data.train_limit=4", "train.prompts_per_step=4"), reward_fn=DigitReward())
+    trainer = GRPOTrainer(make_cfg(tmp_path, "data.train_limit=4", "train.prompts_per_step=4"), reward_fn=TextHashReward())
     # every answer odd would make all groups signal-free: check the fixture data has odd answers
     assert any(int(ex.answer) % 2 for ex in trainer.train_examples)
     before = params(trainer.model)
@@ -80,18 +82,21 @@ def test_one_step_changes_every_parameter(tmp_path):
 def test_dynamic_sampling_fills_batch_with_signal_and_carries_surplus(tmp_path):
     cfg = make_cfg(tmp_path, "dapo.dynamic_sampling=true", "dapo.max_sampling_rounds=8", "train.prompts_per_step=3",
                    "train.micro_batch_size=4")
-    trainer = GRPOTrainer(cfg, reward_fn=DigitReward())
-    seen_carry = False
-    for step in (1, 2, 3):
+    trainer = GRPOTrainer(cfg, reward_fn=TextHashReward())
+    seen_carry, dropped = False, 0
+    for step in range(1, 11):
         trainer.step = step
         carried_before = list(trainer.carried)
         groups, stats = trainer.collect_groups()
         assert len(groups) == 3 and all(g.has_signal(cfg.dapo.std_eps) for g in groups)
         assert groups[: len(carried_before)] == carried_before[:3]  # carried groups are used first
-        assert stats["dapo/dropped_groups"] > 0  # even answers give constant groups, which are dropped
+        dropped += stats["dapo/dropped_groups"]
         fresh = 3 * stats["dapo/rounds"]
         assert fresh == stats["dapo/kept_groups"] + stats["dapo/dropped_groups"] + len(trainer.carried) - max(0, len(carried_before) - 3)
         seen_carry |= bool(trainer.carried)
+        if seen_carry and not trainer.carried:
+            break  # the carried groups were used up by a later step
+    assert dropped > 0  # even answers give constant groups, which are dropped
     assert seen_carry, "with 3 prompts per round some round should have produced surplus groups"
 
 
@@ -115,7 +120,7 @@ def test_without_dynamic_sampling_constant_groups_stay(tmp_path):
 @pytest.mark.parametrize("overlong_filter", [False, True])
 def test_overlong_filtering_masks_truncated_responses(tmp_path, overlong_filter):
     trainer = GRPOTrainer(make_cfg(tmp_path, f"dapo.overlong_filter={str(overlong_filter).lower()}"),
-                          reward_fn=DigitReward())
+                          reward_fn=TextHashReward())
     trainer.step = 1
     groups, _ = trainer.collect_groups()
     batch = trainer.build_batch(groups)
@@ -140,7 +145,7 @@ def test_soft_overlong_punishment_lowers_long_responses_rewards(tmp_path):
 
 @pytest.mark.parametrize("clip_high, moves", [(0.2, False), (0.28, True)])
 def test_clip_higher_lets_positive_advantages_push_ratio_further(tmp_path, clip_high, moves):
-    trainer = GRPOTrainer(make_cfg(tmp_path, f"algorithm.clip_high={clip_high}"), reward_fn=DigitReward())
+    trainer = GRPOTrainer(make_cfg(tmp_path, f"algorithm.clip_high={clip_high}"), reward_fn=TextHashReward())
     trainer.step = 1
     batch = trainer.build_batch(trainer.collect_groups()[0])
     index = torch.arange(batch.input_ids.shape[0])
@@ -158,7 +163,7 @@ def test_update_does_not_depend_on_micro_batch_size(tmp_path, mode):
     results = []
     for micro in (8, 2):
         trainer = GRPOTrainer(make_cfg(tmp_path / str(micro), f"train.micro_batch_size={micro}",
-                                       f"algorithm.loss_agg_mode={mode}"), reward_fn=DigitReward())
+                                       f"algorithm.loss_agg_mode={mode}"), reward_fn=TextHashReward())
         trainer.train()
         results.append(params(trainer.model))
     for k in results[0]:
@@ -172,8 +177,8 @@ torch.set_num_threads(1)
 from rl_reason.config import load_config
 from rl_reason.trainers.grpo import GRPOTrainer
 from rl_reason.trainers.grpo_config import GRPOConfig
-from tests.trainers.test_grpo import DigitReward
-GRPOTrainer(load_config(GRPOConfig, sys.argv[1]), reward_fn=DigitReward()).train()
+from tests.trainers.test_grpo import TextHashReward
+GRPOTrainer(load_config(GRPOConfig, sys.argv[1]), reward_fn=TextHashReward()).train()
 """
 
 
