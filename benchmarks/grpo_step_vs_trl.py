@@ -98,11 +98,11 @@ def loss_check(ours: GRPOTrainer, trl_trainer, prompts: int) -> tuple[float, flo
     with torch.no_grad():
         logp = ours.logprobs(ours.model, batch, torch.arange(B))[0]
     old = (logp + 0.3 * torch.randn(logp.shape, generator=gen)) * batch.response_mask
-    lrs = [group["lr"] for group in ours.optimizer.param_groups]
-    for group in ours.optimizer.param_groups:
+    lrs = [group["lr"] for group in ours.train_engine.optimizer.param_groups]
+    for group in ours.train_engine.optimizer.param_groups:
         group["lr"] = 0.0
     our_loss = ours.update_policy(batch, old, None, advantages)["actor/loss"]
-    for group, lr in zip(ours.optimizer.param_groups, lrs):
+    for group, lr in zip(ours.train_engine.optimizer.param_groups, lrs):
         group["lr"] = lr
 
     P = batch.input_ids.shape[1] - batch.response_length
