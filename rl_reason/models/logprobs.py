@@ -1,0 +1,101 @@
+"""Per-token log-probs (and entropies) of given responses under a causal LM, memory-bounded.
+
+Batch layout everywhere in rl-reason: left-padded prompts, then right-padded responses,
+concatenated into ``input_ids`` of shape (B, P+R); the last R columns are the response.
+
+Notation: B batch, P prompt columns, R response columns, T = P+R, H hidden size, V vocabulary.
+The naive ``log_softmax(model(x).logits)`` materialises (B, T, V) float32: 6 GiB for B=32,
+T=1024, V=49k (and twice that for backward). Here the decoder runs once to (B, T, H); only the
+valid response positions are projected to the vocabulary, ``chunk_size`` tokens at a time, and
+under autograd each chunk is recomputed in backward (activation checkpointing), so peak memory
+is O(chunk_size * V) instead of O(B * T * V).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions counting only attended tokens, so a left-padded row starts at position 0.
+
+    The rollout engine uses the same rule, which makes its sampled log-probs and these agree.
+    """
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def _chunk_logprobs(
+    hidden: torch.Tensor, targets: torch.Tensor, lm_head: torch.nn.Module, temperature: float, with_entropy: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """hidden (N, H), targets (N,) -> log p(target) (N,), entropy (N,) (zeros unless asked)."""
+    logits = lm_head(hidden).float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    log_norm = torch.logsumexp(logits, dim=-1)
+    logprobs = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - log_norm
+    if with_entropy:
+        entropy = log_norm - (torch.softmax(logits, dim=-1) * logits).sum(-1)
+    else:
+        entropy = torch.zeros_like(logprobs)
+    return logprobs, entropy
+
+
+def token_logprobs(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    response_length: int,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+    chunk_size: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probs of the response tokens (the last ``response_length`` columns) under ``model``.
+
+    Args:
+        model: a transformers causal LM whose logits are ``lm_head(decoder(x))`` (Llama, Qwen2,
+            Mistral, ...; not models with final-logit soft-capping).
+        input_ids, attention_mask: (B, P+R), left-padded prompts then right-padded responses.
+        response_length: R.
+        temperature: logits are divided by it, as at sampling time (must be > 0).
+        with_entropy: also return the entropy of each predicted distribution.
+        chunk_size: response tokens projected to the vocabulary at once (memory bound).
+
+    Returns:
+        ``(logprobs, entropy)``, each (B, R) float32; ``entropy`` is None unless asked. Padding
+        positions (attention_mask 0) hold 0. Gradients flow to the model when grad is enabled.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not 0 < response_length < input_ids.shape[1]:
+        raise ValueError(f"response_length {response_length} must be in [1, {input_ids.shape[1] - 1}]")
+    if input_ids.shape != attention_mask.shape:
+        raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} differ")
+    decoder, lm_head = model.get_decoder(), model.get_output_embeddings()
+    hidden = decoder(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
+    ).last_hidden_state
+    # The hidden state at column t predicts the token at column t+1.
+    hidden = hidden[:, -response_length - 1 : -1]
+    targets = input_ids[:, -response_length:]
+    valid = attention_mask[:, -response_length:].bool()
+    flat_hidden, flat_targets = hidden[valid], targets[valid]
+
+    logprob_chunks, entropy_chunks = [], []
+    use_checkpoint = torch.is_grad_enabled() and flat_hidden.requires_grad
+    for start in range(0, flat_targets.shape[0], chunk_size):
+        args = (flat_hidden[start : start + chunk_size], flat_targets[start : start + chunk_size], lm_head, temperature, with_entropy)
+        if use_checkpoint:
+            lp, ent = checkpoint(_chunk_logprobs, *args, use_reentrant=False)
+        else:
+            lp, ent = _chunk_logprobs(*args)
+        logprob_chunks.append(lp)
+        entropy_chunks.append(ent)
+
+    def scatter(chunks: list[torch.Tensor]) -> torch.Tensor:
+        out = torch.zeros(valid.shape, dtype=torch.float32, device=input_ids.device)
+        if chunks:
+            out = out.masked_scatter(valid, torch.cat(chunks))
+        return out
+
+    return scatter(logprob_chunks), scatter(entropy_chunks) if with_entropy else None
