@@ -1,0 +1,50 @@
+"""One PNG per eval run: pass@k curves with 95% CIs, and avg@n bars per level/subject/year."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rl_reason.io import atomic_write_bytes  # noqa: E402
+
+
+def plot_summaries(summaries: Mapping[str, Mapping[str, Any]], path: str | Path) -> Path:
+    """Draw ``summaries`` (suite name -> summary dict) into ``path`` (PNG, written atomically)."""
+    bars = [(suite, key, groups) for suite, s in summaries.items() for key, groups in s["breakdown"].items() if len(groups) > 1]
+    fig, axes = plt.subplots(1 + len(bars), 1, figsize=(8, 3.6 * (1 + len(bars))), squeeze=False)
+    ax = axes[0][0]
+    for suite, s in summaries.items():
+        ks = s["ks"]
+        if not ks:
+            continue
+        means = [s["metrics"][f"pass@{k}"]["mean"] for k in ks]
+        lows = [m - s["metrics"][f"pass@{k}"]["ci95"][0] for k, m in zip(ks, means)]
+        highs = [s["metrics"][f"pass@{k}"]["ci95"][1] - m for k, m in zip(ks, means)]
+        ax.errorbar(ks, means, yerr=[lows, highs], marker="o", capsize=3, label=suite)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k")
+    ax.set_ylabel("pass@k (unbiased, 95% CI)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    for (suite, key, groups), row in zip(bars, axes[1:]):
+        ax = row[0]
+        names = list(groups)
+        ax.bar(range(len(names)), [groups[g]["avg@n"] for g in names])
+        ax.set_xticks(range(len(names)), [f"{g}\n(n={groups[g]['count']})" for g in names], fontsize=7, rotation=30, ha="right")
+        ax.set_ylabel("avg@n")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{suite}: avg@n by {key}")
+    fig.tight_layout()
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
