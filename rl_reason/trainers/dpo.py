@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from rl_reason.trainers.common.encoding import as_text, encode
+from rl_reason.trainers.minting import log_task, task_accuracy
 from rl_reason.trainers.offline import OfflineTrainer, seed_everything
 from rl_reason.trainers.pair_data import PAIR_KEYS, load_rows, split_rows
 from rl_reason.trainers.post_config import DPOConfig
@@ -100,30 +101,6 @@ class DPOTrainer(OfflineTrainer):
         return sums
 
 
-def task_accuracy(model, tokenizer, task_eval, seed: int, progress: bool) -> dict[str, float]:
-    """Greedy pass@1 on held-out prompts through the eval harness's grader."""
-    from rl_reason.data_pipelines import load_dataset
-    from rl_reason.eval import evaluate
-    from rl_reason.rollout import SamplingParams, get_engine
-
-    examples = load_dataset(task_eval.data, limit=task_eval.limit or None)
-    engine = get_engine("hf", model=model, tokenizer=tokenizer)
-    params = SamplingParams(temperature=0.0, max_new_tokens=task_eval.max_new_tokens, seed=seed)
-    summary = evaluate(engine, examples, n=1, ks=[1], sampling_params=params, template=task_eval.template,
-                       tokenizer=tokenizer, suite="task_eval", progress=progress)
-    return {"task/pass@1": float(summary["metrics"]["pass@1"]["mean"])}
-
-
-def _log_task(cfg, run_dir: Path, key: str, value: dict[str, float]) -> None:
-    import json
-
-    from rl_reason.io import JsonlAppender
-
-    with JsonlAppender(run_dir / "task_eval.jsonl", fsync=False) as out:
-        out.write({"stage": key, **value})
-    print(f"{key}: {json.dumps(value)}")
-
-
 def train(cfg: DPOConfig) -> Path:
     """Run DPO on a pairs file, or the verifier-filtered loop sample -> pairs -> DPO (iterated)."""
     from rl_reason.models import load_model
@@ -133,7 +110,7 @@ def train(cfg: DPOConfig) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
     if cfg.task_eval.data and not (run_dir / "task_eval.jsonl").exists():
-        _log_task(cfg, run_dir, "before", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
+        log_task(run_dir, "before", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
     if not cfg.pairs.data:
         rows = load_rows(cfg.data.train, PAIR_KEYS, cfg.data.limit)
         train_rows, eval_rows = (rows, load_rows(cfg.data.eval, PAIR_KEYS)) if cfg.data.eval else \
@@ -159,10 +136,10 @@ def train(cfg: DPOConfig) -> Path:
             trainer.train()
             trainer.save_final()
             if cfg.task_eval.data:
-                _log_task(cfg, run_dir, f"iter_{it}", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
+                log_task(run_dir, f"iter_{it}", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
         final = run_dir / "final"
         if not final.exists():
             (final).symlink_to(Path(f"iter_{cfg.iterations}") / "final")
     if cfg.task_eval.data and not cfg.pairs.data:
-        _log_task(cfg, run_dir, "after", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
+        log_task(run_dir, "after", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
     return run_dir

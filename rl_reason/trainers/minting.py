@@ -59,3 +59,27 @@ def correct_samples(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, 
             rows.append({"id": rec["id"], "prompt": prompts[str(rec["id"])], "completion": rec["text"]})
     atomic_write_text(Path(out_dir) / "sft.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return rows
+
+
+def task_accuracy(model, tokenizer, task_eval, seed: int, progress: bool) -> dict[str, float]:
+    """Greedy pass@1 on held-out prompts through the eval harness's grader."""
+    from rl_reason.data_pipelines import load_dataset
+    from rl_reason.eval import evaluate
+    from rl_reason.rollout import SamplingParams, get_engine
+
+    examples = load_dataset(task_eval.data, limit=task_eval.limit or None)
+    engine = get_engine("hf", model=model, tokenizer=tokenizer)
+    params = SamplingParams(temperature=0.0, max_new_tokens=task_eval.max_new_tokens, seed=seed)
+    summary = evaluate(engine, examples, n=1, ks=[1], sampling_params=params, template=task_eval.template,
+                       tokenizer=tokenizer, suite="task_eval", progress=progress)
+    return {"task/pass@1": float(summary["metrics"]["pass@1"]["mean"])}
+
+
+def log_task(run_dir: Path, key: str, value: dict[str, float]) -> None:
+    import json
+
+    from rl_reason.io import JsonlAppender
+
+    with JsonlAppender(run_dir / "task_eval.jsonl", fsync=False) as out:
+        out.write({"stage": key, **value})
+    print(f"{key}: {json.dumps(value)}")
