@@ -13,11 +13,18 @@ from rl_reason.algorithms.aggregation import (
     AGGREGATION_MODES,
     LossNormalisers,
     aggregate_loss,
+    all_reduce_normalisers,
     local_counts,
     step_normalisers,
 )
 from rl_reason.algorithms.dapo import GroupFilter, filter_groups_by_std, overlong_filter_mask, soft_overlong_penalty
-from rl_reason.algorithms.kl import KL_ESTIMATORS, entropy_bonus_loss, entropy_from_logits, kl_penalty
+from rl_reason.algorithms.kl import (
+    KL_ESTIMATORS,
+    entropy_bonus_loss,
+    entropy_from_logits,
+    kl_penalised_rewards,
+    kl_penalty,
+)
 from rl_reason.algorithms.masked import masked_mean, masked_sum, masked_var, masked_whiten
 from rl_reason.algorithms.policy_loss import (
     POLICY_LOSSES,
@@ -38,12 +45,14 @@ __all__ = [
     "PREFERENCE_LOSSES",
     "Registry",
     "aggregate_loss",
+    "all_reduce_normalisers",
     "bradley_terry_loss",
     "clipped_value_loss",
     "entropy_bonus_loss",
     "entropy_from_logits",
     "explained_variance",
     "filter_groups_by_std",
+    "kl_penalised_rewards",
     "kl_penalty",
     "local_counts",
     "logprob_mismatch_metrics",

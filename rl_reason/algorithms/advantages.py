@@ -64,15 +64,24 @@ def _group_index(group_ids, batch_size: int) -> tuple[torch.Tensor, int]:
     return index, int(index.max()) + 1
 
 
+def group_moments(scores: torch.Tensor, index: torch.Tensor, num_groups: int):
+    """Per-group size, mean and sum of squared deviations, each (G,), of scores (B,).
+
+    `index` (B,) maps each sample to its group in [0, num_groups).
+    """
+    size = torch.zeros(num_groups, dtype=scores.dtype, device=scores.device)
+    size.index_add_(0, index, torch.ones_like(scores))
+    mean = torch.zeros_like(size).index_add_(0, index, scores) / size
+    sq_dev = torch.zeros_like(size).index_add_(0, index, (scores - mean[index]) ** 2)
+    return size, mean, sq_dev
+
+
 def _group_mean_std(scores: torch.Tensor, index: torch.Tensor, num_groups: int):
     """Per-sample group mean, unbiased group std (1 for singleton groups) and group size, all (B,)."""
-    size = torch.zeros(num_groups, dtype=scores.dtype, device=scores.device).index_add_(0, index, torch.ones_like(scores))
-    total = torch.zeros_like(size).index_add_(0, index, scores)
-    mean = (total / size)[index]
-    sq_dev = torch.zeros_like(size).index_add_(0, index, (scores - mean) ** 2)
+    size, mean, sq_dev = group_moments(scores, index, num_groups)
     # A singleton group has advantage 0 (its own mean); std 1 only avoids 0/0.
     std = torch.where(size > 1, (sq_dev / (size - 1).clamp(min=1)).sqrt(), torch.ones_like(size))
-    return mean, std[index], size[index]
+    return mean[index], std[index], size[index]
 
 
 def _broadcast(per_seq: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -11,11 +11,13 @@ less weight, so long wrong answers are under-penalised; DAPO and Dr.GRPO remove 
 
 Invariance. One optimiser step sees a mini-batch split over `dp_size` ranks and, on each rank,
 over gradient-accumulation micro-batches. Calling `aggregate_loss` on every micro-batch with
-the *global* normalisers of the step (`step_normalisers` over all its micro-batches on all
-ranks, i.e. an all-reduce of `local_counts` in a real DP run), summing the micro-batch losses'
+the *global* normalisers of the step (`step_normalisers` over the rank's micro-batches, then
+`all_reduce_normalisers` over the ranks), summing the micro-batch losses'
 gradients on each rank (plain `backward()` accumulation, no division by the number of
 micro-batches) and averaging across ranks (what DDP/DeepSpeed do) gives exactly the gradient of
-the full-batch loss. Hence the `* dp_size` below: it cancels the ranks' averaging.
+the full-batch loss. Hence the `* dp_size` below: it cancels the ranks' averaging. DeepSpeed's
+`engine.backward(loss)` divides by its gradient-accumulation steps by default; call it with
+`scale_wrt_gas=False` (DeepSpeed 0.19) or the step is scaled down by that factor.
 Sequences with no valid token (e.g. removed by overlong filtering) count in no normaliser.
 """
 
@@ -55,6 +57,19 @@ def step_normalisers(masks: Iterable[torch.Tensor]) -> LossNormalisers:
     for mask in masks:
         total = total + local_counts(mask)
     return total
+
+
+def all_reduce_normalisers(local: LossNormalisers, group=None, device: torch.device | str = "cpu") -> LossNormalisers:
+    """Sum this rank's `step_normalisers` over the ranks of a torch.distributed `group`.
+
+    Every rank must call it (a collective). `device` must suit the backend: "cpu" for gloo,
+    the rank's CUDA device for NCCL.
+    """
+    import torch.distributed as dist
+
+    counts = torch.tensor([local.num_tokens, local.num_seqs], dtype=torch.long, device=device)
+    dist.all_reduce(counts, op=dist.ReduceOp.SUM, group=group)
+    return LossNormalisers(int(counts[0]), int(counts[1]))
 
 
 def aggregate_loss(loss_mat: torch.Tensor, mask: torch.Tensor, mode: str, *,

@@ -13,6 +13,8 @@ from typing import Sequence
 
 import torch
 
+from rl_reason.algorithms.advantages import group_moments
+
 
 @dataclass(frozen=True)
 class GroupFilter:
@@ -33,15 +35,13 @@ def filter_groups_by_std(scores: torch.Tensor, group_ids: torch.Tensor, eps: flo
     singleton group is dropped.
     """
     if scores.shape != group_ids.shape or scores.dim() != 1:
-        raise ValueError(f"scores and group_ids must both be (B,), got {tuple(scores.shape)} and {tuple(group_ids.shape)}")
+        raise ValueError(f"scores and group_ids must both be (B,), got {tuple(scores.shape)} "
+                         f"and {tuple(group_ids.shape)}")
     unique, index = torch.unique(group_ids, return_inverse=True)
-    scores = scores.to(torch.float64)
-    size = torch.zeros(len(unique), dtype=torch.float64).index_add_(0, index, torch.ones_like(scores))
-    mean = torch.zeros_like(size).index_add_(0, index, scores) / size
-    var = torch.zeros_like(size).index_add_(0, index, (scores - mean[index]) ** 2) / size
-    group_keep = var.sqrt() > eps
-    first_seen = torch.full((len(unique),), len(scores), dtype=torch.long).scatter_reduce_(
-        0, index, torch.arange(len(scores)), reduce="amin")
+    size, _, sq_dev = group_moments(scores.to(torch.float64), index, len(unique))
+    group_keep = (sq_dev / size).sqrt() > eps
+    first_seen = torch.full((len(unique),), len(scores), dtype=torch.long, device=scores.device).scatter_reduce_(
+        0, index, torch.arange(len(scores), device=scores.device), reduce="amin")
     order = first_seen.argsort()
     return GroupFilter(
         keep=group_keep[index],

@@ -51,6 +51,18 @@ def kl_penalty(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3") -> 
     return KL_ESTIMATORS.get(kind)(logp, ref_logp)
 
 
+def kl_penalised_rewards(token_rewards: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor,
+                         response_mask: torch.Tensor, *, beta: float, kind: str = "k1"):
+    """KL as a per-token reward penalty (PPO / REINFORCE++ style): r_t - beta * kl_t.
+
+    All (B, T); the penalty is detached (a reward carries no gradient) and zero outside the
+    mask. Returns (penalised rewards, kl) so the caller can log the KL it applied.
+    Reference: Ouyang et al. 2022, https://arxiv.org/abs/2203.02155 (eq. 2).
+    """
+    kl = kl_penalty(logp.detach(), ref_logp.detach(), kind) * response_mask
+    return token_rewards - beta * kl, kl
+
+
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Entropy of softmax(logits) over the last dim: (B, T, V) -> (B, T), computed stably."""
     logp = torch.log_softmax(logits.float(), dim=-1)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # we import trl.experimental on purpose
-trl = pytest.importorskip("trl")
+pytest.importorskip("trl")
 from trl.experimental.cpo.cpo_trainer import CPOTrainer  # noqa: E402
 from trl.experimental.orpo.orpo_trainer import ORPOTrainer  # noqa: E402
 from trl.trainer.dpo_trainer import DPOTrainer  # noqa: E402
@@ -98,15 +98,16 @@ REF_LOGPS = -torch.rand(2 * N, generator=_h, dtype=torch.float64) * 6
 
 
 def _trl_dpo_loss(loss_type, beta, token_logp):
-    outputs = SimpleNamespace(log_probs=token_logp, entropy=torch.zeros(2 * N, L - 1),
-                              mean_logits=torch.zeros(2 * N, L - 1), is_top1=torch.zeros(2 * N, L - 1, dtype=torch.bool))
+    zeros = torch.zeros(2 * N, L - 1)
+    outputs = SimpleNamespace(log_probs=token_logp, entropy=zeros, mean_logits=zeros, is_top1=zeros.bool())
     stub = SimpleNamespace(
         model=SimpleNamespace(training=True), accelerator=_identity_accelerator, aux_loss_enabled=False,
         ld_alpha=None, precompute_ref_logps=True, f_divergence_type="reverse_kl", loss_types=[loss_type],
         loss_weights=[1.0], beta=beta, label_smoothing=0.0, use_weighting=False,
         _metrics={"train": defaultdict(list)}, _total_train_tokens=0, _tp_size=1,
     )
-    inputs = {"input_ids": torch.ones(2 * N, L, dtype=torch.long), "attention_mask": torch.ones(2 * N, L, dtype=torch.long),
+    ones = torch.ones(2 * N, L, dtype=torch.long)
+    inputs = {"input_ids": ones, "attention_mask": ones,
               "completion_mask": COMP, "ref_chosen_logps": REF_LOGPS[:N], "ref_rejected_logps": REF_LOGPS[N:]}
     return DPOTrainer._compute_loss(stub, lambda **kw: outputs, inputs, return_outputs=False), stub._metrics["train"]
 

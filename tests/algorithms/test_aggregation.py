@@ -20,7 +20,9 @@ def test_hand_examples():
 
 
 def test_global_normalisers_and_dp_size_are_applied():
-    assert aggregate_loss(LOSS, MASK, "token-mean", global_num_tokens=20, dp_size=2).item() == pytest.approx(10 * 2 / 20)
+    # local token sum 10, over 20 tokens on all ranks, times 2 ranks (cancelling DDP's average)
+    assert aggregate_loss(LOSS, MASK, "token-mean", global_num_tokens=20, dp_size=2).item() == \
+        pytest.approx(10 * 2 / 20)
     assert aggregate_loss(LOSS, MASK, "seq-mean-token-mean", global_num_seqs=5).item() == pytest.approx(6 / 5)
     assert aggregate_loss(LOSS, MASK, "seq-mean-token-sum-norm", global_num_seqs=5, max_len=4).item() == \
         pytest.approx(10 / (5 * 4))

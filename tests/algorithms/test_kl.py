@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from rl_reason.algorithms import entropy_bonus_loss, entropy_from_logits, kl_penalty
+from rl_reason.algorithms import entropy_bonus_loss, entropy_from_logits, kl_penalised_rewards, kl_penalty
 
 
 def test_estimators_hand_example():
@@ -45,3 +45,16 @@ def test_entropy_from_logits_and_bonus():
     torch.testing.assert_close(entropy_bonus_loss(entropy=expected, coef=0.01), -0.01 * expected)
     with pytest.raises(ValueError, match="exactly one of entropy"):
         entropy_bonus_loss(coef=0.1)
+
+
+def test_kl_as_reward_penalty():
+    rewards = torch.tensor([[0.0, 0.0, 1.0], [0.0, 2.0, 0.0]])
+    logp = torch.tensor([[math.log(0.5), math.log(0.5), math.log(0.5)], [0.0, 0.0, 0.0]], requires_grad=True)
+    ref = torch.tensor([[math.log(0.25), math.log(0.5), math.log(1.0)], [0.0, 0.0, -3.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    penalised, kl = kl_penalised_rewards(rewards, logp, ref, mask, beta=0.5, kind="k1")
+    # k1 per token: log 2, 0, -log 2; second row 0, 0 and a masked token
+    x = math.log(2.0)
+    torch.testing.assert_close(kl, torch.tensor([[x, 0.0, -x], [0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(penalised, torch.tensor([[-0.5 * x, 0.0, 1.0 + 0.5 * x], [0.0, 2.0, 0.0]]))
+    assert not penalised.requires_grad
