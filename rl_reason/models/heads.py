@@ -29,12 +29,14 @@ def _is_scalar_model_dir(path: Path) -> bool:
 
 def scalar_model_from_lm(lm: torch.nn.Module) -> torch.nn.Module:
     """A one-output sequence-classification model whose backbone is a copy of ``lm``'s decoder
-    (the new ``score`` head is randomly initialised); ``lm`` is left untouched."""
+    and whose new ``score`` head is zero, so every sequence starts at reward/value 0 and the
+    result does not depend on the global RNG; ``lm`` is left untouched."""
     config = lm.config.__class__.from_dict(lm.config.to_dict())
     config.num_labels = 1
     config.problem_type = "regression"
     model = AutoModelForSequenceClassification.from_config(config)
     model.base_model.load_state_dict(lm.base_model.state_dict())
+    torch.nn.init.zeros_(model.score.weight)
     param = next(lm.parameters())
     return model.to(device=param.device, dtype=param.dtype).eval()
 
