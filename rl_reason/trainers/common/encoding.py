@@ -38,10 +38,14 @@ def as_text(value: Any, tokenizer, role: str) -> str:
 
 def encode(tokenizer, prompts: list[str], responses: list[str], max_prompt_tokens: int, max_response_tokens: int,
            device: str | torch.device = "cpu", add_eos: bool = True) -> Encoded:
-    """Tokenize prompt/response pairs. Prompts keep their last ``max_prompt_tokens`` tokens,
-    responses their first ``max_response_tokens`` (EOS appended so the model learns to stop)."""
+    """Tokenize prompt/response pairs. A prompt over ``max_prompt_tokens`` is an error (cutting
+    it would change the question); responses keep their first ``max_response_tokens`` tokens
+    (EOS appended first, so the model learns to stop)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    p_ids = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:] for p in prompts]
+    p_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    for p, ids in zip(prompts, p_ids):
+        if len(ids) > max_prompt_tokens:
+            raise ValueError(f"prompt of {len(ids)} tokens > max_prompt_tokens={max_prompt_tokens}: {p[:80]!r}...")
     r_ids = []
     for r in responses:
         ids = tokenizer(r, add_special_tokens=False)["input_ids"]
