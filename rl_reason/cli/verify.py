@@ -1,8 +1,7 @@
 """``rl-reason verify``: grade answers from the command line.
 
 ``verify math`` grades one response (``--response/--gold``) or a JSONL file
-(``--input/--output``). Further kinds (``verify code``) are modules named in
-``KIND_MODULES`` exposing ``register(kind_subparsers)``.
+(``--input/--output``); ``verify code`` (rl_reason.cli.verify_code) runs code against tests.
 """
 
 from __future__ import annotations
@@ -13,22 +12,17 @@ import os
 import sys
 import time
 
-# Sub-commands of `verify`, one module each in rl_reason.cli, in the order --help lists them.
-KIND_MODULES: list[str] = []
-
-
 def register(subparsers) -> None:
-    import importlib
+    from rl_reason.cli.verify_code import add_code_parser
 
     parser = subparsers.add_parser(
         "verify",
-        help="grade model answers (math)",
+        help="grade model answers (math) and code (sandboxed tests)",
         description="Grade model answers against references with hard per-answer timeouts.",
     )
     kinds = parser.add_subparsers(dest="verify_kind", metavar="KIND")
     _register_math(kinds)
-    for name in KIND_MODULES:
-        importlib.import_module(f"rl_reason.cli.{name}").register(kinds)
+    add_code_parser(kinds)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 

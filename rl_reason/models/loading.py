@@ -108,6 +108,7 @@ def load_model(
     The model is returned in eval mode on ``device``. The tokenizer always has a pad token (the
     EOS token when the model defines none), since batched rollouts and log-probs pad.
     """
+    torch_dtype = parse_dtype(dtype)
     name = str(name_or_path)
     path = resolve_alias(name) if name in MODEL_ALIASES else Path(name).expanduser()
     if path.suffix == ".gguf":
@@ -124,7 +125,7 @@ def load_model(
     else:
         source = name  # a hub id: from_pretrained downloads or reads the hub cache
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=parse_dtype(dtype), trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device).eval(), tokenizer

@@ -30,6 +30,18 @@ import numpy as np
 import torch
 import yaml
 
+from rl_reason.algorithms import (
+    ADVANTAGES,
+    POLICY_LOSSES,
+    aggregate_loss,
+    filter_groups_by_std,
+    kl_penalty,
+    logprob_mismatch_metrics,
+    overlong_filter_mask,
+    soft_overlong_penalty,
+    step_normalisers,
+    truncated_is_weights,
+)
 from rl_reason.config import to_dict
 from rl_reason.data_pipelines.schema import Example
 from rl_reason.trainers.common.checkpoint import CheckpointManager
@@ -37,7 +49,7 @@ from rl_reason.trainers.common.metrics import MetricsLogger, truncate_metrics
 from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.timers import PhaseTimers
 from rl_reason.trainers.grpo_config import GRPOConfig
-from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward, overlong_penalty
+from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward
 
 
 @dataclass
@@ -53,9 +65,10 @@ class Group:
     def kept(self) -> list[int]:
         return [i for i, s in enumerate(self.scored) if s.valid]
 
-    def reward_std(self) -> float:
-        kept = [self.rewards[i] for i in self.kept]
-        return float(np.std(kept)) if len(kept) > 1 else 0.0
+    def has_signal(self, eps: float) -> bool:
+        """DAPO dynamic sampling: do the scorable rewards differ (std > eps)?"""
+        scores = torch.tensor([self.rewards[i] for i in self.kept], dtype=torch.float32)
+        return bool(filter_groups_by_std(scores, torch.zeros(len(scores), dtype=torch.long), eps).keep.all())
 
 
 @dataclass
@@ -182,7 +195,7 @@ class GRPOTrainer:
             for g in fresh:
                 if not g.kept:  # every completion unscorable (e.g. all verifier timeouts)
                     dropped += 1
-                elif dapo.dynamic_sampling and g.reward_std() <= dapo.std_eps:
+                elif dapo.dynamic_sampling and not g.has_signal(dapo.std_eps):
                     dropped += 1
                 elif len(kept) < want:
                     kept.append(g)
@@ -208,14 +221,14 @@ class GRPOTrainer:
         with self.timers("reward"):
             flat_examples = [self.train_examples[i] for i in indices for _ in range(cfg.rollout.n)]
             flat_scored = self.reward_fn(flat_examples, [c.text for group in outputs for c in group])
-        groups = []
-        for j, (i, completions) in enumerate(zip(indices, outputs)):
-            scored = flat_scored[j * cfg.rollout.n : (j + 1) * cfg.rollout.n]
-            rewards = [s.reward + overlong_penalty(len(c.token_ids), cfg.rollout.max_new_tokens, cfg.dapo.overlong_buffer,
-                                                   cfg.dapo.overlong_penalty)
-                       for s, c in zip(scored, completions)]
-            groups.append(Group(i, completions, scored, rewards))
-        return groups
+        rewards = torch.tensor([s.reward for s in flat_scored], dtype=torch.float32)
+        if cfg.dapo.overlong_buffer:
+            lengths = torch.tensor([len(c.token_ids) for group in outputs for c in group])
+            rewards += soft_overlong_penalty(lengths, cfg.rollout.max_new_tokens, cfg.dapo.overlong_buffer,
+                                             cfg.dapo.overlong_penalty)
+        n = cfg.rollout.n
+        return [Group(i, completions, flat_scored[j * n : (j + 1) * n], rewards[j * n : (j + 1) * n].tolist())
+                for j, (i, completions) in enumerate(zip(indices, outputs))]
 
     def reward_metrics(self, groups: list[Group]) -> dict[str, float]:
         rewards = [r for g in groups for i, r in enumerate(g.rewards) if g.scored[i].valid]
@@ -259,12 +272,14 @@ class GRPOTrainer:
             if r:
                 input_ids[b, prompt_len : prompt_len + len(r)] = torch.tensor(r, dtype=torch.long)
                 attention[b, prompt_len : prompt_len + len(r)] = 1
-                truncated = c.finish_reason == "length"
-                resp_mask[b, : len(r)] = 0.0 if (self.cfg.dapo.overlong_filter and truncated) else 1.0
+                resp_mask[b, : len(r)] = 1.0
                 if rollout_lp is not None:
                     rollout_lp[b, : len(r)] = torch.tensor(list(c.logprobs), dtype=torch.float32)
             scores[b] = g.rewards[i]
             group_ids[b] = gi
+        if self.cfg.dapo.overlong_filter:
+            keep = overlong_filter_mask(finish_reasons=[g.completions[i].finish_reason for _, g, i in rows])
+            resp_mask *= keep[:, None].to(resp_mask.dtype)
         device = self.cfg.model.device
         return Batch(input_ids.to(device), attention.to(device), resp_mask.to(device),
                      None if rollout_lp is None else rollout_lp.to(device), scores.to(device), group_ids.to(device))
@@ -290,15 +305,16 @@ class GRPOTrainer:
         ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks]) if self.ref_model is not None else None
         return old, ref
 
-    def mismatch_metrics(self, batch: Batch, old_logprobs: torch.Tensor | None) -> dict[str, float]:
-        """Rollout-vs-trainer log-prob mismatch (computed in update_policy when on-policy)."""
-        if old_logprobs is None or batch.rollout_logprobs is None:
+    @staticmethod
+    def mismatch_metrics(batch: Batch, trainer_logprobs: torch.Tensor | None) -> dict[str, float]:
+        """Rollout-vs-trainer log-prob mismatch (KL, ratio tail); on-policy steps compute it
+        from the update's own forward instead (``trainer_logprobs`` is None here then)."""
+        if trainer_logprobs is None or batch.rollout_logprobs is None or batch.input_ids.shape[0] == 0:
             return {}
-        return _mismatch(batch.rollout_logprobs, old_logprobs, batch.response_mask)
+        metrics = logprob_mismatch_metrics(trainer_logprobs, batch.rollout_logprobs, batch.response_mask)
+        return {f"mismatch/{k.removeprefix('mismatch_')}": float(v) for k, v in metrics.items()}
 
     def advantages(self, batch: Batch) -> torch.Tensor:
-        from rl_reason.algorithms import ADVANTAGES
-
         if batch.input_ids.shape[0] == 0:
             return torch.zeros_like(batch.response_mask)
         # Rows masked out by overlong filtering still count in their group's baseline.
@@ -310,8 +326,6 @@ class GRPOTrainer:
 
     # ------------------------------------------------------------ update
     def update_policy(self, batch: Batch, old_logprobs, ref_logprobs, advantages) -> dict[str, float]:
-        from rl_reason.algorithms import POLICY_LOSSES, aggregate_loss, kl_penalty
-
         cfg, alg = self.cfg, self.cfg.algorithm
         B = batch.input_ids.shape[0]
         if B == 0:
@@ -320,53 +334,54 @@ class GRPOTrainer:
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.step, 7919))
         sums: Counter[str] = Counter()
         updates = 0
-        mismatch: dict[str, float] = {}
+        # On-policy (one update per batch): the update's forward is also the "old" policy.
+        on_policy_logprobs = torch.zeros_like(batch.response_mask) if old_logprobs is None else None
         for _ in range(cfg.train.ppo_epochs):
             order = torch.randperm(B, generator=gen).to(batch.input_ids.device)
             for mini in order.tensor_split(cfg.train.mini_batches):
-                if mini.numel() == 0:
-                    continue
+                micros = mini.split(cfg.train.micro_batch_size)
+                norm = step_normalisers(batch.response_mask[m] for m in micros)
                 self.optimizer.zero_grad(set_to_none=True)
-                mask_mb = batch.response_mask[mini]
-                n_tokens = mask_mb.sum()
-                n_seqs = (mask_mb.sum(-1) > 0).sum()
-                for micro in mini.split(cfg.train.micro_batch_size):
+                for micro in micros:
                     mask = batch.response_mask[micro]
                     logp, entropy = self.logprobs(self.model, batch, micro, with_entropy=True)
+                    if on_policy_logprobs is not None:
+                        on_policy_logprobs[micro] = logp.detach()
                     old = logp.detach() if old_logprobs is None else old_logprobs[micro]
-                    if old_logprobs is None and batch.rollout_logprobs is not None:
-                        mismatch = _merge_mismatch(mismatch, batch.rollout_logprobs[micro], old, mask)
-                    loss_mat, loss_stats = policy_loss(
-                        logprobs=logp, old_logprobs=old, advantages=advantages[micro], response_mask=mask,
-                        clip_low=alg.clip_low, clip_high=alg.clip_high, clip_ratio_c=alg.clip_ratio_c)
+                    is_weights = None
                     if alg.tis_cap > 0 and batch.rollout_logprobs is not None:
-                        # Truncated IS: the batch was sampled by the engine, not by the trainer's policy.
-                        loss_mat = loss_mat * (old - batch.rollout_logprobs[micro]).exp().clamp(max=alg.tis_cap)
+                        is_weights = truncated_is_weights(old, batch.rollout_logprobs[micro], cap=alg.tis_cap)
+                    loss_mat, loss_stats = policy_loss(
+                        logp=logp, old_logp=old, advantages=advantages[micro], response_mask=mask,
+                        clip_low=alg.clip_low, clip_high=alg.clip_high, clip_ratio_c=alg.clip_ratio_c or None,
+                        is_weights=is_weights)
                     if ref_logprobs is not None:
                         kl = kl_penalty(logp, ref_logprobs[micro], kind=alg.kl_kind)
                         loss_mat = loss_mat + alg.kl_coef * kl
                         sums["actor/kl"] += float((kl.detach() * mask).sum())
                     if alg.entropy_coef:
                         loss_mat = loss_mat - alg.entropy_coef * entropy
-                    loss = aggregate_loss(loss_mat, mask, cfg.algorithm.loss_agg_mode, global_num_tokens=n_tokens,
-                                          global_num_seqs=n_seqs, max_len=cfg.rollout.max_new_tokens)
+                    loss = aggregate_loss(loss_mat, mask, alg.loss_agg_mode, global_num_tokens=norm.num_tokens,
+                                          global_num_seqs=norm.num_seqs, max_len=cfg.rollout.max_new_tokens)
                     loss.backward()
+                    n_tokens = float(mask.sum())
                     sums["actor/loss"] += float(loss.detach())
                     sums["actor/entropy"] += float((entropy.detach() * mask).sum())
                     for k, v in loss_stats.items():
-                        sums[f"actor/{k}"] += float(v) * float(mask.sum())
-                    sums["_tokens"] += float(mask.sum())
+                        sums[f"actor/{k}"] += float(v) * n_tokens
+                    sums["tokens"] += n_tokens
                 clip = cfg.train.max_grad_norm if cfg.train.max_grad_norm > 0 else float("inf")
                 sums["actor/grad_norm"] += float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
                 self.optimizer.step()
                 self.scheduler.step()
                 updates += 1
-        tokens = max(sums.pop("_tokens"), 1.0)
-        out = {k: (v / updates if k in ("actor/loss", "actor/grad_norm") else v / tokens) for k, v in sums.items()}
+        tokens = max(sums.pop("tokens"), 1.0)
+        # Loss and grad norm average over optimizer updates, the rest over tokens.
+        out = {k: v / updates if k in ("actor/loss", "actor/grad_norm") else v / tokens for k, v in sums.items()}
         out["actor/lr"] = self.scheduler.get_last_lr()[0]
         out["actor/updates"] = float(updates)
-        if mismatch:
-            out.update(_finish_mismatch(mismatch))
+        if on_policy_logprobs is not None:
+            out.update(self.mismatch_metrics(batch, on_policy_logprobs))
         return out
 
     # ------------------------------------------------------------ eval, checkpoints
@@ -426,9 +441,13 @@ def _seed_everything(seed: int) -> None:
 
 
 def _load_policy(cfg: GRPOConfig):
-    from rl_reason.models import load_model
+    from rl_reason.models import load_model, tiny_model
 
-    model, tokenizer = load_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
+    if cfg.model.name.startswith("tiny:"):  # random-initialised test model, e.g. "tiny:llama"
+        model, tokenizer = tiny_model(arch=cfg.model.name.removeprefix("tiny:"), seed=cfg.seed)
+        model.to(device=cfg.model.device, dtype=getattr(torch, cfg.model.dtype))
+    else:
+        model, tokenizer = load_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
     # No dropout in RL: old and new log-probs must come from the same deterministic function.
     model.eval()
     if cfg.train.gradient_checkpointing:
@@ -449,30 +468,6 @@ def _lr_lambda(cfg: GRPOConfig):
         return 1.0
 
     return factor
-
-
-def _mismatch(rollout_lp: torch.Tensor, trainer_lp: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    return _finish_mismatch(_merge_mismatch({}, rollout_lp, trainer_lp, mask))
-
-
-def _merge_mismatch(acc: dict[str, float], rollout_lp, trainer_lp, mask) -> dict[str, float]:
-    """Accumulate token sums of KL(rollout || trainer) estimates and the IS-ratio tail."""
-    log_ratio = (trainer_lp.detach() - rollout_lp) * mask  # log p_trainer / p_rollout
-    ratio = log_ratio.exp()
-    m = mask.bool()
-    out = dict(acc)
-    out["tokens"] = acc.get("tokens", 0.0) + float(mask.sum())
-    out["k1"] = acc.get("k1", 0.0) + float((-log_ratio)[m].sum())
-    out["k3"] = acc.get("k3", 0.0) + float((ratio - 1 - log_ratio)[m].sum())
-    out["tail"] = acc.get("tail", 0.0) + float(((ratio > 2.0) | (ratio < 0.5))[m].sum())
-    out["ratio_max"] = max(acc.get("ratio_max", 0.0), float(ratio[m].max()) if m.any() else 0.0)
-    return out
-
-
-def _finish_mismatch(acc: dict[str, float]) -> dict[str, float]:
-    tokens = max(acc["tokens"], 1.0)
-    return {"mismatch/kl_k1": acc["k1"] / tokens, "mismatch/kl_k3": acc["k3"] / tokens,
-            "mismatch/ratio_tail_frac": acc["tail"] / tokens, "mismatch/ratio_max": acc["ratio_max"]}
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -14,7 +14,7 @@ from rl_reason.config import ConfigError, cfg_field
 
 @dataclass
 class ModelConfig:
-    name: str = cfg_field("smollm2-135m", "policy model: registry alias, hub id, local HF dir or .gguf file")
+    name: str = cfg_field("smollm2-135m", "policy model: registry alias, hub id, local HF dir, .gguf file, or tiny:llama / tiny:qwen2 (random, for tests)")
     dtype: Literal["float32", "bfloat16", "float16"] = cfg_field("float32", "parameter dtype of the policy (and reference) model")
     device: str = cfg_field("cpu", "torch device of the trainer ('cpu', 'cuda', 'cuda:0')")
     max_prompt_tokens: int = cfg_field(256, "prompts longer than this (in tokens) are an error, never silently cut")

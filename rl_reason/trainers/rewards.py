@@ -95,11 +95,3 @@ class VerifierReward:
             close_sandbox()
         self._sandbox = None
 
-
-def overlong_penalty(length: int, max_new_tokens: int, buffer: int, penalty: float) -> float:
-    """DAPO soft overlong punishment: 0 up to ``max_new_tokens - buffer`` tokens, then falling
-    linearly to ``-penalty`` at ``max_new_tokens`` (DAPO paper eq. 13, with L_max = the limit)."""
-    if buffer <= 0:
-        return 0.0
-    start = max_new_tokens - buffer
-    return -penalty * min(1.0, max(0, length - start) / buffer)

@@ -32,6 +32,7 @@ _THOUSANDS_RE = re.compile(r"^([+-]?\d{1,3})((?:(?:\{,\}|,)\d{3})+)(\.\d+)?$")
 _INT_OR_DEC_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 _FRAC_RE = re.compile(r"^([+-]?)\\frac\{\s*([+-]?\d+)\s*\}\{\s*([+-]?\d+)\s*\}$")
 _SLASH_RE = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
+_BASE_RE = re.compile(r"^(\d+)(?:_\{?(\d+)\}?)?$")
 _MC_RE = re.compile(r"^\(?\s*([A-E])\s*\)?(?:[.:)]|\s*$|\s)")
 
 
@@ -114,14 +115,46 @@ def text_answer(s: str) -> str | None:
     return None
 
 
+def _strip_outer_parens(s: str) -> str:
+    """``(x+1)`` -> ``x+1``, but not ``(1, 2)`` (a tuple or interval) nor ``(a)(b)``."""
+    if not (s.startswith("(") and s.endswith(")")):
+        return s
+    depth = 0
+    for i, ch in enumerate(s):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth == 0 and i < len(s) - 1:
+            return s
+        if ch == "," and depth == 1:
+            return s
+    return s[1:-1]
+
+
+def canonical_spelling(s: str) -> str:
+    """One spelling per LaTeX string up to spacing, delimiters and outer parentheses; two
+    answers with the same canonical spelling are the same expression."""
+    s = normalize_latex(s)
+    # Spaces matter only between letters ("\pi x" is not "\pix").
+    s = re.sub(r"(?<![A-Za-z])\s+|\s+(?![A-Za-z])", "", s)
+    return _strip_outer_parens(s)
+
+
 def fast_compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[bool, str] | None:
-    """``(correct, reason)`` when both sides are plain numbers, choice letters or words;
-    ``None`` when the symbolic path must decide."""
+    """``(correct, reason)`` when both sides are the same spelling, plain numbers, choice
+    letters or words; ``None`` when the symbolic path must decide."""
+    if canonical_spelling(pred) == canonical_spelling(gold):
+        return True, "same expression"
     gold_letter = choice_letter(gold) if len(gold) < 40 else None
     if gold_letter and not re.search(r"\d", gold):
         pred_letter = choice_letter(pred)
         if pred_letter:
             return pred_letter == gold_letter, f"choice {pred_letter} vs {gold_letter}"
+    g_base = _BASE_RE.match(canonical_spelling(gold))
+    if g_base:  # "52_8": the digits in that base; "52" counts, "42" (its decimal value) does not
+        p_base = _BASE_RE.match(canonical_spelling(pred))
+        if p_base:
+            ok = p_base.group(1) == g_base.group(1) and p_base.group(2) in (None, g_base.group(2))
+            return ok, "same base-" + g_base.group(2) + " digits" if ok else "different base-b numbers"
     g = parse_exact_number(gold)
     if g is not None:
         p = parse_exact_number(pred)

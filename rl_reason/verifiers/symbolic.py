@@ -12,6 +12,7 @@ replaced (in this process only) by an exact one with an optional relative tolera
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import sympy
@@ -66,7 +67,31 @@ def exact_numeric_eq(a, b, float_rounding: int, numeric_precision: int) -> bool:
         return False
 
 
+_simplify_eq = grader.sympy_symbolic_eq
+
+
+def probing_symbolic_eq(a, b) -> bool:
+    """``sympy_symbolic_eq`` that first evaluates: constants are decided by exact evaluation,
+    and expressions that differ at a random rational point are different, which settles
+    most wrong answers without an expensive ``simplify``."""
+    if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
+        try:
+            symbols = sorted(a.free_symbols | b.free_symbols, key=str)
+            if not symbols:
+                return _numbers_equal(a, b)
+            for point in ((Rational(3, 7), Rational(5, 11)), (Rational(-13, 17), Rational(2, 19))):
+                values = {x: point[k % 2] + k for k, x in enumerate(symbols)}
+                va, vb = a.subs(values).evalf(_EXACT_DIGITS), b.subs(values).evalf(_EXACT_DIGITS)
+                if va.is_finite and vb.is_finite and va.is_comparable and vb.is_comparable:
+                    if abs(va - vb) > _EXACT_REL * max(abs(va), abs(vb), 1):
+                        return False
+        except Exception:
+            pass
+    return _simplify_eq(a, b)
+
+
 grader.sympy_numeric_eq = exact_numeric_eq
+grader.sympy_symbolic_eq = probing_symbolic_eq
 
 
 def _exact(expr):
@@ -78,8 +103,11 @@ def _exact(expr):
     return expr
 
 
-def _parse(answer: str) -> list:
-    return [_exact(x) for x in parse("\\boxed{" + normalize_latex(answer) + "}", _EXTRACTION, parsing_timeout=None)]
+@functools.lru_cache(maxsize=4096)
+def _parse(answer: str, rel_tol: float | None) -> tuple:
+    # Cached: a batch grades many responses against the same gold. The key includes the
+    # tolerance because it decides whether decimals are made exact.
+    return tuple(_exact(x) for x in parse("\\boxed{" + normalize_latex(answer) + "}", _EXTRACTION, parsing_timeout=None))
 
 
 def _difference(rel):
@@ -111,19 +139,26 @@ def _relations_equivalent(g, p) -> bool:
     return False
 
 
+def _relations_equivalent_or_false(g, p) -> bool:
+    try:
+        return _relations_equivalent(g, p)
+    except (TypeError, ValueError, NotImplementedError, AttributeError):  # e.g. x \in [a, b]
+        return False
+
+
 def compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[str, str]:
     """``(status, reason)`` with status ``correct``, ``wrong`` or ``invalid_gold``."""
     global _rel_tol
     _rel_tol = rel_tol
-    golds = _parse(gold)
+    golds = list(_parse(gold, rel_tol))
     gold_exprs = [g for g in golds if not isinstance(g, str)]
     if not golds:
         return "invalid_gold", f"could not parse gold {gold!r}"
-    preds = _parse(pred)
+    preds = list(_parse(pred, rel_tol))
     if not preds:
         return "wrong", f"could not parse answer {pred!r}"
     pred_exprs = [p for p in preds if not isinstance(p, str)]
-    if gold_exprs and pred_exprs and _relations_equivalent(gold_exprs[0], pred_exprs[0]):
+    if gold_exprs and pred_exprs and _relations_equivalent_or_false(gold_exprs[0], pred_exprs[0]):
         return "correct", "equivalent relations"
     if verify(golds, preds, timeout_seconds=None, float_rounding=0):
         return "correct", "symbolically equal"

@@ -1,0 +1,351 @@
+"""Code-execution verifier: run a response's code against tests in a sandbox, score = fraction passed.
+
+Expected values never enter the sandbox. stdio outputs and `call` results are compared on the
+host; in `assert` tests every comparison with a literal (`assert f(x) == [1, 2]`) is rewritten so
+the sandbox only reports `f(x)` as plain tagged data and the host applies `==` to it. A
+submission can therefore only raise its score by producing the right values: exit codes,
+printed "PASSED" lines, objects with a custom __eq__, a patched sys.exit/os._exit or
+frame-walking for expected values do not help (see docs/sandbox.md for what is not covered).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import operator
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from rl_reason.sandbox import ExecResult, Job, Sandbox, get_sandbox
+from rl_reason.verifiers.code_harness import RECORD, decode, encode
+
+HARNESS_SOURCE = (Path(__file__).with_name("code_harness.py")).read_text()
+HARNESS_FILE = "_rl_harness.py"
+SPEC_FILE = "_rl_spec.json"
+SOLUTION_FILE = "solution.py"
+TEST_KINDS = ("stdio", "call", "assert", "pytest")
+FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)```", re.DOTALL)
+NON_PYTHON = {"text", "txt", "output", "console", "bash", "sh", "shell", "json", "plaintext"}
+
+COMPARE_OPS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+               ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
+               ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not}
+
+
+@dataclass
+class CodeResult:
+    score: float
+    passed: int
+    total: int
+    status: str  # "passed" | "failed" | "no_code" | "compile_error" | "timeout" | "error"
+    tests: list[dict] = field(default_factory=list)
+    detail: str = ""
+
+
+def extract_code(response: str) -> str:
+    """The last fenced block that is not plainly output/shell, else the bare response."""
+    blocks = [(lang.lower(), body) for lang, body in FENCE.findall(response)]
+    code_blocks = [body for lang, body in blocks if lang not in NON_PYTHON]
+    if code_blocks:
+        return code_blocks[-1].strip("\n")
+    if "```" in response:  # an unterminated fence: take what follows it
+        tail = response.rsplit("```", 1)[1]
+        first_line, _, rest = tail.partition("\n")
+        return (rest if first_line.strip().isidentifier() or not first_line.strip() else tail).strip("\n")
+    return response.strip("\n")
+
+
+# ------------------------------------------------------------------ assert rewriting
+
+
+@dataclass
+class AssertCheck:
+    """How the host judges one rewritten assert: apply `op` between the observed value and `literal`."""
+
+    op: str | None  # ast op class name, or None: the observed value must be truthy
+    literal: Any = None
+    literal_on_left: bool = False
+
+    def holds(self, observed: Any) -> bool:
+        if self.op is None:
+            return bool(observed)
+        fn = COMPARE_OPS[getattr(ast, self.op)]
+        try:
+            return bool(fn(self.literal, observed) if self.literal_on_left else fn(observed, self.literal))
+        except Exception:
+            return False
+
+
+def _literal(node: ast.AST):
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+
+
+class _AssertRewriter(ast.NodeTransformer):
+    def __init__(self):
+        self.checks: list[AssertCheck] = []
+
+    def visit_Assert(self, node: ast.Assert):
+        index = len(self.checks)
+        test = node.test
+        observed, check = test, AssertCheck(None)
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in COMPARE_OPS:
+            right_ok, right = _literal(test.comparators[0])
+            left_ok, left = _literal(test.left)
+            op = type(test.ops[0]).__name__
+            if right_ok:
+                observed, check = test.left, AssertCheck(op, right)
+            elif left_ok:
+                observed, check = test.comparators[0], AssertCheck(op, left, literal_on_left=True)
+        self.checks.append(check)
+        call = ast.Call(func=ast.Name("__rl_observe__", ast.Load()), args=[ast.Constant(index), observed], keywords=[])
+        return ast.copy_location(ast.Expr(call), node)
+
+
+def rewrite_asserts(test_code: str) -> tuple[str, list[AssertCheck]]:
+    """Replace every assert with a report of its computed side; the literals stay on the host."""
+    tree = ast.parse(test_code)
+    rewriter = _AssertRewriter()
+    tree = ast.fix_missing_locations(rewriter.visit(tree))
+    return ast.unparse(tree), rewriter.checks
+
+
+# ------------------------------------------------------------------ comparisons on the host
+
+
+def _plain(value):
+    """Tuples compare as lists: expected values usually come from JSON."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def values_equal(got, expected, tolerance: float | None = None) -> bool:
+    got, expected = _plain(got), _plain(expected)
+    if tolerance is None:
+        return got == expected
+    if isinstance(got, bool) or isinstance(expected, bool):
+        return got == expected
+    if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
+        return math.isclose(got, expected, rel_tol=tolerance, abs_tol=tolerance)
+    if isinstance(got, list) and isinstance(expected, list):
+        return len(got) == len(expected) and all(values_equal(g, e, tolerance) for g, e in zip(got, expected))
+    if isinstance(got, dict) and isinstance(expected, dict):
+        return got.keys() == expected.keys() and all(values_equal(got[k], expected[k], tolerance) for k in got)
+    return got == expected
+
+
+def _token_equal(a: str, b: str, tolerance: float | None) -> bool:
+    if a == b:
+        return True
+    if tolerance is None:
+        return False
+    try:
+        return math.isclose(float(a), float(b), rel_tol=tolerance, abs_tol=tolerance)
+    except ValueError:
+        return False
+
+
+def stdout_matches(got: str, expected: str, tolerance: float | None = None) -> bool:
+    """Whitespace-normalised: same non-empty lines, same tokens per line (floats within tolerance)."""
+    got_lines = [line.split() for line in got.splitlines() if line.strip()]
+    exp_lines = [line.split() for line in expected.splitlines() if line.strip()]
+    return len(got_lines) == len(exp_lines) and all(
+        len(g) == len(e) and all(_token_equal(a, b, tolerance) for a, b in zip(g, e)) for g, e in zip(got_lines, exp_lines))
+
+
+def parse_records(stdout: str) -> list[list]:
+    records = []
+    for line in stdout.split("\n"):
+        if line.startswith(RECORD):
+            try:
+                records.append(json.loads(line[len(RECORD):]))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+# ------------------------------------------------------------------ building jobs and judging them
+
+
+def _harness_job(code: str, spec: dict, extra_files: dict | None = None) -> Job:
+    spec = {**spec, "solution": SOLUTION_FILE}
+    files = {SOLUTION_FILE: code, HARNESS_FILE: HARNESS_SOURCE, SPEC_FILE: json.dumps(spec), **(extra_files or {})}
+    return Job(files=files, command=("python3", HARNESS_FILE, SPEC_FILE))
+
+
+def _outcome(kind: str, index: int, passed: bool, run: ExecResult, detail: str = "", case: int | None = None) -> dict:
+    out = {"kind": kind, "index": index, "passed": passed, "status": run.status, "detail": detail[:300]}
+    if case is not None:
+        out["case"] = case
+    return out
+
+
+def _run_detail(run: ExecResult) -> str:
+    if run.status == "ok":
+        return ""
+    tail = run.stderr.strip().splitlines()[-1:] if run.stderr.strip() else []
+    return f"{run.status}" + (f": {tail[0]}" if tail else "")
+
+
+def _judge_stdio(index: int, test: dict, run: ExecResult) -> list[dict]:
+    if run.status != "ok":
+        return [_outcome("stdio", index, False, run, _run_detail(run))]
+    ok = not run.stdout_truncated and stdout_matches(run.stdout, str(test["output"]), test.get("tolerance"))
+    return [_outcome("stdio", index, ok, run, "" if ok else "wrong output")]
+
+
+def _judge_call(index: int, test: dict, run: ExecResult) -> list[dict]:
+    by_case: dict[int, list[list]] = {}
+    for rec in parse_records(run.stdout):
+        if len(rec) == 3 and rec[0] in ("value", "error") and isinstance(rec[1], int):
+            by_case.setdefault(rec[1], []).append(rec)
+    results = []
+    for case, expected in enumerate(test["outputs"]):
+        recs = by_case.get(case)
+        if not recs:
+            results.append(_outcome("call", index, False, run, _run_detail(run) or "no result", case))
+            continue
+        errors = [str(r[2]) for r in recs if r[0] == "error"]
+        try:  # every record of a case must be right: extra records written by the submission cannot help
+            ok = not errors and all(values_equal(decode(r[2]), expected, test.get("tolerance")) for r in recs)
+        except (ValueError, TypeError, KeyError, IndexError):
+            ok = False
+        results.append(_outcome("call", index, ok, run, "" if ok else (errors[0] if errors else "wrong result"), case))
+    return results
+
+
+def _judge_assert(index: int, checks: list[AssertCheck], run: ExecResult) -> list[dict]:
+    seen: set[int] = set()
+    failure = ""
+    records = parse_records(run.stdout)
+    for rec in records:
+        if rec[:1] == ["fatal"]:
+            failure = failure or f"test raised {rec[1] if len(rec) > 1 else ''}"
+        elif len(rec) == 3 and rec[0] in ("value", "error") and isinstance(rec[1], int) and 0 <= rec[1] < len(checks):
+            seen.add(rec[1])
+            if rec[0] == "error":
+                failure = failure or f"assert {rec[1]}: {rec[2]}"
+                continue
+            try:
+                holds = checks[rec[1]].holds(decode(rec[2]))
+            except (ValueError, TypeError, KeyError, IndexError):
+                holds = False
+            if not holds:
+                failure = failure or f"assert {rec[1]} failed"
+    if not failure and len(seen) < len(checks):
+        failure = _run_detail(run) or f"{len(checks) - len(seen)} assert(s) never ran"
+    if not checks:
+        failure = "test has no asserts"
+    return [_outcome("assert", index, not failure, run, failure)]
+
+
+def count_pytest_tests(test_code: str) -> list[str]:
+    """Names pytest would collect (module-level test_* functions and Test* class methods)."""
+    names = []
+    for node in ast.parse(test_code).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+            names.append(node.name)
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            names += [f"{node.name}::{f.name}" for f in node.body
+                      if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name.startswith("test")]
+    return names
+
+
+def _judge_pytest(index: int, names: list[str], run: ExecResult) -> list[dict]:
+    outcomes: dict[str, str] = {}
+    for rec in parse_records(run.stdout):
+        if len(rec) == 4 and rec[0] == "pytest":
+            name = re.sub(r"\[.*\]$", "", str(rec[1]))
+            prev = outcomes.get(name)
+            # a parametrised test passes only if every instance passes; any failure sticks
+            outcomes[name] = "failed" if prev == "failed" or rec[3] != "passed" else "passed"
+    return [_outcome("pytest", index, outcomes.get(name) == "passed", run, name) for name in names]
+
+
+def _validate(tests: Sequence[dict]) -> None:
+    required = {"stdio": ("input", "output"), "call": ("fn_name", "inputs", "outputs"), "assert": ("code",), "pytest": ("code",)}
+    for i, test in enumerate(tests):
+        if not isinstance(test, dict) or test.get("kind") not in TEST_KINDS:
+            raise ValueError(f"test {i}: expected a dict with kind in {TEST_KINDS}, got {test!r:.120}")
+        missing = [k for k in required[test["kind"]] if k not in test]
+        if missing:
+            raise ValueError(f"test {i} ({test['kind']}): missing key(s) {', '.join(missing)}")
+        if test["kind"] == "call" and len(test["inputs"]) != len(test["outputs"]):
+            raise ValueError(f"test {i} (call): {len(test['inputs'])} inputs but {len(test['outputs'])} outputs")
+
+
+def verify_code(response: str, tests: Sequence[dict], sandbox: Sandbox | None = None) -> CodeResult:
+    """Score `response` (model text or bare code) on `tests`; see the module docstring."""
+    _validate(tests)
+    code = extract_code(response or "")
+    if not code.strip():
+        return CodeResult(0.0, 0, _total(tests), "no_code", detail="no code found in the response")
+    try:
+        compile(code, SOLUTION_FILE, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        return CodeResult(0.0, 0, _total(tests), "compile_error", detail=f"{type(exc).__name__}: {exc}"[:300])
+    jobs, judges = [], []
+    for index, test in enumerate(tests):
+        kind = test["kind"]
+        if kind == "stdio":
+            jobs.append(Job(files={SOLUTION_FILE: code}, command=("python3", SOLUTION_FILE), stdin=str(test["input"])))
+            judges.append(lambda run, i=index, t=test: _judge_stdio(i, t, run))
+        elif kind == "call":
+            inputs = [encode(list(args)) for args in test["inputs"]]
+            jobs.append(_harness_job(code, {"mode": "call", "fn_name": test["fn_name"], "inputs": inputs}))
+            judges.append(lambda run, i=index, t=test: _judge_call(i, t, run))
+        elif kind == "assert":
+            setup = test.get("setup", "")
+            rewritten, checks = rewrite_asserts(f"{setup}\n{test['code']}" if setup else test["code"])
+            jobs.append(_harness_job(code, {"mode": "assert", "code": rewritten, "entry_point": test.get("entry_point")}))
+            judges.append(lambda run, i=index, c=checks: _judge_assert(i, c, run))
+        else:
+            names = count_pytest_tests(test["code"]) or ["<no tests>"]
+            extra = {"test_solution.py": test["code"], "_rl_pytest.ini": "[pytest]\n"}
+            jobs.append(_harness_job(code, {"mode": "pytest", "test_file": "test_solution.py", "ini": "_rl_pytest.ini"}, extra))
+            judges.append(lambda run, i=index, n=names: _judge_pytest(i, n, run))
+    own = sandbox is None
+    sb = sandbox or get_sandbox("process")
+    try:
+        runs = sb.run_many(jobs)
+    finally:
+        if own:
+            sb.close()
+    outcomes = [o for judge, run in zip(judges, runs) for o in judge(run)]
+    return _summarise(outcomes)
+
+
+def _total(tests: Sequence[dict]) -> int:
+    total = 0
+    for test in tests:
+        if test["kind"] == "call":
+            total += len(test["outputs"])
+        elif test["kind"] == "pytest":
+            total += max(1, len(count_pytest_tests(test["code"])))
+        else:
+            total += 1
+    return total
+
+
+def _summarise(outcomes: list[dict]) -> CodeResult:
+    total = len(outcomes)
+    passed = sum(o["passed"] for o in outcomes)
+    failed = [o for o in outcomes if not o["passed"]]
+    if not failed:
+        status = "passed"
+    elif any(o["status"] == "sandbox_error" for o in failed):
+        status = "error"
+    elif all(o["status"] == "timeout" for o in failed):
+        status = "timeout"
+    else:
+        status = "failed"
+    detail = next((o["detail"] for o in failed if o["detail"]), "")
+    return CodeResult(passed / total if total else 0.0, passed, total, status, outcomes, detail)
