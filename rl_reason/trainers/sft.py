@@ -69,9 +69,11 @@ class SFTTrainer(OfflineTrainer):
         self.model, self.tokenizer = model, tokenizer
         examples = []
         for i, row in enumerate(rows):
+            if "messages" not in row and not ("prompt" in row and "completion" in row):
+                raise ValueError(f"{cfg.data.train} row {i + 1}: needs 'messages' or 'prompt' and 'completion'")
             ids, labels = tokenize_example(row, tokenizer)
             if not any(labels):
-                raise ValueError(f"{cfg.data.train or 'rejection-sampled data'} row {i}: no assistant tokens to train on")
+                raise ValueError(f"{cfg.data.train or 'rejection-sampled data'} row {i + 1}: no assistant tokens to train on")
             examples.append((ids[: cfg.model.max_seq_len], labels[: cfg.model.max_seq_len]))
         order = list(range(len(examples)))
         random.Random(cfg.seed).shuffle(order)
