@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from rl_reason.trainers.common.encoding import as_text, encode
-from rl_reason.trainers.minting import log_task, task_accuracy
-from rl_reason.trainers.offline import OfflineTrainer, seed_everything
+from rl_reason.trainers.minting import log_task, start_policy_run, task_accuracy
+from rl_reason.trainers.offline import OfflineTrainer
 from rl_reason.trainers.pair_data import PAIR_KEYS, load_rows, split_rows
 from rl_reason.trainers.post_config import DPOConfig
 
@@ -105,12 +105,7 @@ def train(cfg: DPOConfig) -> Path:
     """Run DPO on a pairs file, or the verifier-filtered loop sample -> pairs -> DPO (iterated)."""
     from rl_reason.models import load_model
 
-    seed_everything(cfg.seed)
-    run_dir = Path(cfg.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
-    if cfg.task_eval.data and not (run_dir / "task_eval.jsonl").exists():
-        log_task(run_dir, "before", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
+    run_dir, model, tokenizer = start_policy_run(cfg)
     if not cfg.pairs.data:
         rows = load_rows(cfg.data.train, PAIR_KEYS, cfg.data.limit)
         train_rows, eval_rows = (rows, load_rows(cfg.data.eval, PAIR_KEYS)) if cfg.data.eval else \

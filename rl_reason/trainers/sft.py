@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from rl_reason.trainers.common.encoding import as_text
-from rl_reason.trainers.offline import OfflineTrainer, seed_everything
+from rl_reason.trainers.offline import OfflineTrainer
 from rl_reason.trainers.pair_data import load_rows
 from rl_reason.trainers.post_config import SFTConfig
 
@@ -125,15 +125,9 @@ class SFTTrainer(OfflineTrainer):
 
 
 def train(cfg: SFTConfig) -> Path:
-    from rl_reason.models import load_model
-    from rl_reason.trainers.minting import log_task, task_accuracy
+    from rl_reason.trainers.minting import log_task, start_policy_run, task_accuracy
 
-    seed_everything(cfg.seed)
-    run_dir = Path(cfg.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
-    if cfg.task_eval.data and not (run_dir / "task_eval.jsonl").exists():
-        log_task(run_dir, "before", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
+    run_dir, model, tokenizer = start_policy_run(cfg)
     if cfg.data.train:
         rows = load_rows(cfg.data.train, (), cfg.data.limit)
     else:
