@@ -224,3 +224,19 @@ def test_score_cli_scores_pairs_with_a_saved_reward_model(tmp_path, capsys):
 
     direct = score_texts(model, tok, [rows[0]["prompt"]], [rows[0]["chosen"]], 64, 64)
     assert direct[0].item() == pytest.approx(rows[0]["chosen_score"], abs=1e-5)
+
+
+def test_pairs_cli_samples_grades_and_writes_pairs_file(tmp_path, capsys):
+    from rl_reason.cli.main import main
+
+    policy, _ = _saved_tiny(tmp_path)
+    out = tmp_path / "pairs"
+    assert main(["pairs", "--model", str(policy), "--data", "arithmetic:train", "--limit", "2", "--n", "3",
+                 "--max-new-tokens", "4", "--out", str(out), "--quiet"]) == 0
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 6 and all("correct" in s and "status" in s for s in samples)
+    pairs = [json.loads(x) for x in (out / "pairs.jsonl").read_text().splitlines()]
+    # A random tiny model answers nothing correctly, so no prompt has a pair; what is written agrees.
+    assert len(pairs) == sum(1 for pid in {s["id"] for s in samples}
+                             if {s["correct"] for s in samples if s["id"] == pid} == {True, False})
+    assert f"{len(pairs)} pairs" in capsys.readouterr().out
