@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rl_reason.sandbox import Job, get_sandbox  # noqa: E402
+from rl_reason.sandbox import get_sandbox  # noqa: E402
 from rl_reason.sandbox.image import IMAGE  # noqa: E402
 from rl_reason.verifiers.code import verify_code  # noqa: E402
 
@@ -35,8 +35,8 @@ def rate(fn, n: int, workers: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def bare_spawn():
-    subprocess.run(["python3", "-c", "pass"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def bare_spawn(python: str = "python3"):
+    subprocess.run([python, "-c", "pass"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def docker_run():
@@ -75,7 +75,10 @@ def main() -> int:
         sb.run({"main.py": "pass"})
         bare = rate(bare_spawn, args.n, w)
         proc = rate(lambda: sb.run({"main.py": "pass"}), args.n, w)
+        # the sandbox runs /usr/bin/python3; `python3` on PATH may be another, slower-starting one
+        system = rate(lambda: bare_spawn("/usr/bin/python3"), args.n, w)
         print(f"trivial: bare subprocess python3 -c pass {bare:.1f}/s | process backend {proc:.1f}/s | ratio {proc / bare:.2f}x (target >= 0.7)")
+        print(f"trivial: bare /usr/bin/python3 -c pass {system:.1f}/s | ratio process backend / it {proc / system:.2f}x")
         problems = code_problems(args.limit)
         for name, probs in problems.items():
             pps, failing = grade(sb, probs, w)

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rl_reason.verifiers import MathVerifier  # noqa: E402
-from rl_reason.verifiers.extract import _boxes  # noqa: E402
+from rl_reason.verifiers.extract import find_boxes  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("RL_REASON_DATA_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 STYLES = ["boxed", "final_is", "minerva", "answer_colon", "bold", "think", "gsm8k"]
@@ -38,7 +38,7 @@ STYLES = ["boxed", "final_is", "minerva", "answer_colon", "bold", "think", "gsm8
 
 def _strip_boxes(text: str) -> str:
     out, last = [], 0
-    for start, end, content in _boxes(text):
+    for start, end, content in find_boxes(text):
         out += [text[last:start], content]
         last = end
     return "".join(out + [text[last:]])
@@ -167,12 +167,13 @@ def main() -> None:
 
     for cache_size, label in ((0, "no result cache"), (8192, "result cache")):
         with MathVerifier(workers=1, cache_size=cache_size) as v:
-            v.verify("$\\boxed{\\sqrt{2}}$", "\\sqrt{2}")  # start the worker
+            v.verify("$\\boxed{\\sqrt{8}}$", "2\\sqrt{2}")  # start the worker (a pair the caller cannot decide)
             t = time.perf_counter()
             ours = [v.verify(r, g) for r, g, _, _ in pairs]
             rows.append((f"verify_math, 1 worker, {label}", time.perf_counter() - t, accuracy([r.correct for r in ours], pairs)))
         with MathVerifier(workers=args.workers, cache_size=cache_size) as v:
-            v.verify_batch(["$\\boxed{\\sqrt{2}}$"] * args.workers, [f"\\sqrt{{{k}}}" for k in range(2, 2 + args.workers)])
+            warm = range(2, 2 + args.workers)  # one symbolic pair per worker, all distinct
+            v.verify_batch([f"$\\boxed{{\\sqrt{{{4 * k}}}}}$" for k in warm], [f"2\\sqrt{{{k}}}" for k in warm])
             t = time.perf_counter()
             ours_b = v.verify_batch([p[0] for p in pairs], [p[1] for p in pairs])
             rows.append((f"MathVerifier batch, {args.workers} workers, {label}", time.perf_counter() - t, accuracy([r.correct for r in ours_b], pairs)))

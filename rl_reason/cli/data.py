@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_EVAL_SETS = "math500,aime24,aime25,amc23,gsm8k,minerva_math,olympiadbench"
+DATA_DIR_HELP = "folder with the local dataset copies (default: $RL_REASON_DATA_DIR or ../shared/data beside the repo)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     ls = sub.add_parser("list", help="show the registered datasets, their hub ids and local copies")
-    ls.add_argument("--data-dir", default=None, help="folder with local copies (default: $RL_REASON_DATA_DIR or ../shared/data)")
+    ls.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     ls.set_defaults(func=run_list)
 
     pr = sub.add_parser(
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--fields", default=None, help="field mapping for a JSONL path, e.g. 'prompt=question,answer=final,id='")
     pr.add_argument("--split", default=None, help="hub split (default: the dataset's own)")
     pr.add_argument("--limit", type=int, default=None, help="load only the first N rows")
-    pr.add_argument("--data-dir", default=None, help="folder with local copies (default: $RL_REASON_DATA_DIR or ../shared/data)")
+    pr.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     pr.add_argument("--no-dedup", action="store_true", help="skip duplicate removal")
     pr.add_argument("--exact-dedup-only", action="store_true", help="drop only byte-identical prompts, not normalised matches")
     pr.add_argument("--decontaminate", default=DEFAULT_EVAL_SETS,

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rl_reason.cli.data import DATA_DIR_HELP
+
 GRADE_FORMAT = """\
 samples file format (JSON Lines, one generation per line):
   {"id": "<problem id of the suite>", "text": "<the full model response>"}
@@ -36,7 +38,7 @@ def _add_suite_args(p: argparse.ArgumentParser) -> None:
                    "olympiadbench, math_train, humaneval, mbpp, stdio, arithmetic:heldout) or JSONL paths")
     p.add_argument("--fields", default=None,
                    help="field mapping for JSONL paths in --suite, e.g. 'prompt=question,answer=final,meta.level=lvl'")
-    p.add_argument("--data-dir", default=None, help="folder with the local dataset copies (default: $RL_REASON_DATA_DIR or ../shared/data)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--limit", type=int, default=None, help="use only the first N problems of each suite")
     p.add_argument("--grade-timeout", type=float, default=5.0, help="seconds allowed to verify one math answer (default 5)")
     p.add_argument("--grade-workers", type=int, default=2, help="math verifier worker processes (default 2)")
@@ -65,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed; chunk j of prompts uses seed+j (default 0)")
     p.add_argument("--batch-size", type=int, default=8, help="problems per generate call; also the resume granularity (default 8)")
     p.add_argument("--dtype", default="float32", help="model dtype (default float32)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--device", default=None, help="cpu or cuda for the hf engine (default: cuda when available)")
     p.add_argument("--out", required=True, help="output directory (created; reused to resume)")
     p.set_defaults(func=run_eval)
 
@@ -108,6 +110,12 @@ def _suite_label(name: str) -> str:
     return Path(name).stem if name.endswith(".jsonl") else name
 
 
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _check_resume(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix samples of different settings in one samples.jsonl."""
     import json
@@ -145,8 +153,12 @@ def run_eval(args: argparse.Namespace) -> int:
     suites = {_suite_label(name): _load_suite(name, args) for name in args.suite.split(",")}
     _check_resume(out, config)
 
-    model, tokenizer = load_model(args.model, dtype=args.dtype, **({"device": args.device} if args.device else {}))
-    engine = get_engine(args.engine, model=model, tokenizer=tokenizer)
+    if args.engine == "hf":
+        model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device or _default_device())
+        engine = get_engine("hf", model=model, tokenizer=tokenizer)
+    else:  # vLLM loads the weights itself; the templates need only its tokenizer
+        engine = get_engine("vllm", model=args.model, dtype=args.dtype)
+        tokenizer = engine.tokenizer
     sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                               max_new_tokens=args.max_new_tokens, seed=args.seed)
     summaries = {}

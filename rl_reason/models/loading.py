@@ -97,6 +97,28 @@ def _convert_gguf(gguf_path: Path, target: Path) -> None:
         raise
 
 
+def resolve_model_source(name_or_path: str | os.PathLike) -> str:
+    """What ``from_pretrained`` (or vLLM) should load: a local folder, or the hub id unchanged.
+
+    Aliases resolve to their packaged file; a ``.gguf`` file resolves to its dequantised cache
+    folder, which is created on first use.
+    """
+    name = str(name_or_path)
+    path = resolve_alias(name) if name in MODEL_ALIASES else Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {path}")
+        cached = gguf_cache_path(path)
+        if not cached.is_dir():
+            _convert_gguf(path, cached)
+        return str(cached)
+    if path.is_dir():
+        return str(path)
+    if path.exists():
+        raise ValueError(f"{path} is neither a model directory nor a .gguf file")
+    return name  # a hub id: from_pretrained downloads or reads the hub cache
+
+
 def load_model(
     name_or_path: str | os.PathLike,
     dtype: str | torch.dtype = "float32",
@@ -109,21 +131,7 @@ def load_model(
     EOS token when the model defines none), since batched rollouts and log-probs pad.
     """
     torch_dtype = parse_dtype(dtype)
-    name = str(name_or_path)
-    path = resolve_alias(name) if name in MODEL_ALIASES else Path(name).expanduser()
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise FileNotFoundError(f"GGUF file not found: {path}")
-        source = gguf_cache_path(path)
-        if not source.is_dir():
-            _convert_gguf(path, source)
-        source = str(source)
-    elif path.is_dir():
-        source = str(path)
-    elif path.exists():
-        raise ValueError(f"{path} is neither a model directory nor a .gguf file")
-    else:
-        source = name  # a hub id: from_pretrained downloads or reads the hub cache
+    source = resolve_model_source(name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:

@@ -25,6 +25,26 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
+def pack_sequences(
+    prompts: list[list[int]], responses: list[list[int]], pad_token_id: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The batch layout from token-id lists: ``(input_ids, attention_mask, response_length)``.
+
+    Prompts are left-padded to the longest prompt P, responses right-padded to the longest
+    response R; e.g. rollout ``Completion.prompt_token_ids`` and ``.token_ids``.
+    """
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    P, R = max(map(len, prompts)), max(max(map(len, responses)), 1)
+    input_ids = torch.full((len(prompts), P + R), pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(input_ids)
+    for row, (prompt, response) in enumerate(zip(prompts, responses)):
+        span = slice(P - len(prompt), P + len(response))
+        input_ids[row, span] = torch.tensor(prompt + response, dtype=torch.long)
+        mask[row, span] = 1
+    return input_ids, mask, R
+
+
 def _chunk_logprobs(
     hidden: torch.Tensor, targets: torch.Tensor, lm_head: torch.nn.Module, temperature: float, with_entropy: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:

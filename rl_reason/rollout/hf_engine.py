@@ -76,6 +76,9 @@ class HFEngine:
             raise ValueError(f"n must be >= 1, got {n}")
         seed = params.seed if params.seed is not None else int(torch.randint(0, 2**62, ()).item())
         prompt_ids = encode_prompts(self.tokenizer, prompts)
+        empty = [i for i, ids in enumerate(prompt_ids) if not ids]
+        if empty:
+            raise ValueError(f"prompts {empty} encode to no tokens; every prompt needs at least one")
         per_batch = max(1, self.max_batch_size // n)
         groups: list[list[Completion]] = []
         with _eval_mode(self.model), torch.inference_mode():

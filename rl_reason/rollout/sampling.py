@@ -8,14 +8,18 @@ import torch
 from rl_reason.rollout.types import SamplingParams
 
 
-def sample_generator(seed: int, prompt_index: int, sample_index: int) -> torch.Generator:
-    """The random stream of one sample, a function of (seed, prompt, sample) only.
+def sample_seed(seed: int, prompt_index: int, sample_index: int) -> int:
+    """The seed of one sample's random stream, a function of (seed, prompt, sample) only.
 
     One stream per sample (not per batch) makes results independent of batch size and of which
     other prompts share the batch: the same call repeats exactly, however it is batched.
     """
     state = np.random.SeedSequence([seed, prompt_index, sample_index]).generate_state(2, dtype=np.uint32)
-    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    return int(state[0]) << 31 | int(state[1]) >> 1  # 63 bits: fits every engine's int64 seed
+
+
+def sample_generator(seed: int, prompt_index: int, sample_index: int) -> torch.Generator:
+    return torch.Generator().manual_seed(sample_seed(seed, prompt_index, sample_index))
 
 
 def filtered_probs(scaled_logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+import weakref
 from typing import Mapping, Sequence
 
 from rl_reason.sandbox.base import ExecResult, Limits, Sandbox, check_files, classify
@@ -27,6 +28,14 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group", 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
+
+
+def _remove_dirs(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 class SandboxUnavailable(RuntimeError):
@@ -136,16 +145,29 @@ class ProcessSandbox(Sandbox):
                 "to run untrusted code without isolation anyway.")
         self.work_root = work_root or tempfile.gettempdir()
         self.as_nobody = self.host.is_root
+        # This sandbox's own cgroup parents: its runs are found (and counted) apart from other users'.
+        self.cgroup_parents: dict[str, str] = {}
+        tag = f"sandbox-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        for ctrl, parent in self.host.cgroup_controllers.items():
+            path = os.path.join(parent, tag)
+            os.mkdir(path)
+            self.cgroup_parents[ctrl] = path
+        self._finalizer = weakref.finalize(self, _remove_dirs, list(self.cgroup_parents.values()))
+
+    def close(self) -> None:
+        self._finalizer()
 
     def default_concurrency(self) -> int:
         return max(1, os.cpu_count() or 1) * 2  # runs wait on I/O and start-up, not only CPU
 
     # -- building the command
 
-    def _bwrap_args(self, workdir: str, status_fd: int) -> list[str]:
+    def _bwrap_args(self, file_fds: list[tuple[int, str]], status_fd: int) -> list[str]:
+        """The work dir is a size-capped tmpfs inside the sandbox; files are copied in by bwrap from
+        memfds, so a run touches no host disk and nothing needs cleaning up afterwards."""
         lim = self.limits
-        args = [self.host.bwrap, "--json-status-fd", str(status_fd), "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--disable-userns",
-                "--ro-bind", "/usr", "/usr"]
+        args = [self.host.bwrap, "--json-status-fd", str(status_fd), "--unshare-all", "--unshare-user", "--die-with-parent",
+                "--new-session", "--disable-userns", "--ro-bind", "/usr", "/usr"]
         for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
             target = os.path.join("/", name)
             if os.path.islink(target):
@@ -155,12 +177,17 @@ class ProcessSandbox(Sandbox):
         for path in ETC_FILES:
             if os.path.exists(path):
                 args += ["--ro-bind", path, path]
+        args += ["--size", str(lim.disk_mb << 20), "--tmpfs", INNER_WORKDIR]
+        dirs = sorted({os.path.dirname(os.path.normpath(name)) for _, name in file_fds} - {""})
+        for d in dirs:
+            args += ["--dir", os.path.join(INNER_WORKDIR, d)]
+        for fd, name in file_fds:
+            args += ["--perms", "0644", "--file", str(fd), os.path.join(INNER_WORKDIR, os.path.normpath(name))]
         if lim.network:
             args += ["--share-net"] + (["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
                                        if os.path.exists("/etc/resolv.conf") else [])
         args += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(lim.disk_mb << 20), "--tmpfs", "/tmp",
-                 "--bind", workdir, INNER_WORKDIR, "--chdir", INNER_WORKDIR,
+                 "--size", str(lim.disk_mb << 20), "--tmpfs", "/tmp", "--chdir", INNER_WORKDIR,
                  "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", INNER_WORKDIR, "--setenv", "TMPDIR", "/tmp",
                  "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--"]
         return args
@@ -201,40 +228,52 @@ class ProcessSandbox(Sandbox):
 
     def run(self, files: Mapping[str, str | bytes] | None = None, command: Sequence[str] = ("python3", "main.py"),
             stdin: str | bytes | None = None) -> ExecResult:
-        files = files or {}
+        files = {name: content.encode() if isinstance(content, str) else content for name, content in (files or {}).items()}
         check_files(files)
+        workdir, mounted, file_fds, cgroup = None, False, [], None
+        owner = SANDBOX_UID if self.as_nobody else None
         try:
-            workdir, mounted = self._make_workdir()
-        except OSError as exc:
-            return ExecResult("sandbox_error", detail=f"cannot create work dir: {exc}")
-        cgroup = None
-        try:
-            owner = SANDBOX_UID if self.as_nobody else None
-            for name, content in files.items():
-                path = os.path.join(workdir, name)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as fh:
-                    fh.write(content.encode() if isinstance(content, str) else content)
-            if owner is not None:
-                for root, dirs, names in os.walk(workdir):
-                    for n in dirs + names:
-                        os.chown(os.path.join(root, n), owner, owner)
-                os.chown(workdir, owner, owner)
-            cgroup = RunCgroup(self.host.cgroup_controllers, self.limits, owner)
-            return self._execute(workdir, cgroup, command, stdin)
+            if self.isolated:
+                for name, content in files.items():
+                    fd = os.memfd_create("rl-reason-file")
+                    file_fds.append((fd, name))
+                    os.write(fd, content)  # memfds take the whole write at once
+                    os.lseek(fd, 0, os.SEEK_SET)
+            else:
+                workdir, mounted = self._make_workdir()
+                self._write_files(workdir, files, owner)
+            cgroup = RunCgroup(self.cgroup_parents, self.limits, owner)
+            return self._execute(workdir, file_fds, cgroup, command, stdin)
         except OSError as exc:
             return ExecResult("sandbox_error", detail=f"{type(exc).__name__}: {exc}")
         finally:
+            for fd, _ in file_fds:
+                os.close(fd)
             if cgroup is not None:
                 cgroup.remove()
-            self._remove_workdir(workdir, mounted)
+            if workdir is not None:
+                self._remove_workdir(workdir, mounted)
 
-    def _execute(self, workdir: str, cgroup: RunCgroup, command: Sequence[str], stdin) -> ExecResult:
+    @staticmethod
+    def _write_files(workdir: str, files: Mapping[str, bytes], owner: int | None) -> None:
+        for name, content in files.items():
+            path = os.path.join(workdir, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(content)
+        if owner is not None:
+            for root, dirs, names in os.walk(workdir):
+                for n in dirs + names:
+                    os.chown(os.path.join(root, n), owner, owner)
+            os.chown(workdir, owner, owner)
+
+    def _execute(self, workdir: str | None, file_fds: list[tuple[int, str]], cgroup: RunCgroup, command: Sequence[str],
+                 stdin) -> ExecResult:
         lim = self.limits
         inner = self._python_isolated(command)
         status_r, status_w = os.pipe()
         if self.isolated:
-            argv = self._bwrap_args(workdir, status_w) + inner
+            argv = self._bwrap_args(file_fds, status_w) + inner
             env: dict[str, str] = {}  # bwrap's reaper keeps its own env, readable via /proc/1/environ
             cwd = "/"
         else:
@@ -249,7 +288,7 @@ class ProcessSandbox(Sandbox):
         try:
             proc = subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                    pass_fds=(status_w,), **user_kwargs)
+                                    pass_fds=(status_w, *(fd for fd, _ in file_fds)), **user_kwargs)
         finally:
             os.close(status_w)
 

@@ -158,16 +158,41 @@ def _kill_everything_else() -> int:
     return -1
 
 
-def _wipe(path: str) -> None:
+def _wipe(path: str) -> bool:
+    """Empty a writable dir; False if anything is left (e.g. a dir the job made unreadable)."""
     for name in os.listdir(path):
         full = os.path.join(path, name)
         if os.path.isdir(full) and not os.path.islink(full):
+            try:
+                os.chmod(full, 0o700)
+            except OSError:
+                pass
+            for root, dirs, _ in os.walk(full):  # top-down: each dir is opened up before it is entered
+                for d in dirs:
+                    try:
+                        os.chmod(os.path.join(root, d), 0o700)
+                    except OSError:
+                        pass
             shutil.rmtree(full, ignore_errors=True)
         else:
             try:
                 os.unlink(full)
             except OSError:
                 pass
+    return not os.listdir(path)
+
+
+def _ipc_objects_left() -> bool:
+    """SysV IPC objects and POSIX message queues live as long as the container's IPC namespace,
+    so a job could leave data in them for the next job; any left means the container is retired."""
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                if len(fh.read().splitlines()) > 1:
+                    return True
+        except OSError:
+            pass
+    return os.path.isdir("/dev/mqueue") and bool(os.listdir("/dev/mqueue"))
 
 
 def _job_preexec(limits: dict):
@@ -228,10 +253,8 @@ def run_job(job: dict) -> dict:
     leftovers = _kill_everything_else()
     oom = _oom_kills() > oom_before
     sig = -proc.returncode if proc.returncode < 0 else None
-    clean = leftovers >= 0
-    for path in (workdir, *WIPE_DIRS):
-        if os.path.isdir(path):
-            _wipe(path)
+    wiped = [_wipe(path) for path in (WORK_ROOT, *WIPE_DIRS) if os.path.isdir(path) and os.access(path, os.W_OK)]
+    clean = leftovers >= 0 and all(wiped) and not _ipc_objects_left()
     return {
         "exit_code": proc.returncode if sig is None else None, "signal": sig,
         "timed_out": stopped == "timeout" or sig == signal.SIGXCPU or (sig == signal.SIGKILL and usage.ru_utime + usage.ru_stime >= limits["cpu_s"]),

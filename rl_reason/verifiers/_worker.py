@@ -35,9 +35,13 @@ def main() -> None:
     except (ImportError, ValueError, OSError):
         pass
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
-    from rl_reason.verifiers.symbolic import compare
-
     out = sys.stdout.buffer
+    try:
+        from rl_reason.verifiers.symbolic import compare
+    except Exception as e:  # noqa: BLE001 - the parent reports why the worker cannot serve
+        out.write(json.dumps({"ready": False, "error": f"{type(e).__name__}: {e}"}).encode() + b"\n")
+        out.flush()
+        return
     out.write(b'{"ready": true}\n')
     out.flush()
     for line in sys.stdin.buffer:

@@ -56,7 +56,7 @@ def _brace_matches(text: str) -> dict[int, int]:
     return matches
 
 
-def _boxes(text: str) -> list[tuple[int, int, str]]:
+def find_boxes(text: str) -> list[tuple[int, int, str]]:
     """(start, end, content) of every well-formed box, in order of appearance."""
     out = []
     braces = None
@@ -81,6 +81,8 @@ def _delimited_math(s: str) -> str | None:
     for open_, close in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
         if s.startswith(open_):
             end = s.find(close, len(open_))
+            while end > 0 and close == "$" and s[end - 1] == "\\":  # "\$" is a dollar sign
+                end = s.find(close, end + 1)
             return s[len(open_) : end] if end > 0 else None
     return None
 
@@ -109,7 +111,7 @@ def clean_answer(s: str) -> str:
             s = math
         s = s.strip().rstrip(".,;").strip()
         m = re.fullmatch(r"\\(?:boxed|fbox)\s*\{(.*)\}", s, re.S)
-        if m and _boxes(s) and _boxes(s)[0][2] == m.group(1):
+        if m and find_boxes(s) and find_boxes(s)[0][2] == m.group(1):
             s = m.group(1)
         if s == prev:
             break
@@ -133,7 +135,7 @@ def extract_answer(response: str) -> Extraction:
     text = answer_region(response)
     candidates: list[tuple[int, str, str, tuple[str, ...]]] = []  # (position, how, answer, parts)
 
-    boxes = _boxes(text)
+    boxes = find_boxes(text)
     if boxes:
         # Boxes written back to back ("\boxed{2} and \boxed{3}") state one answer with parts.
         group = [boxes[-1]]
@@ -148,10 +150,12 @@ def extract_answer(response: str) -> Extraction:
         else:
             candidates.append((group[0][0], "boxed", contents[0], ()))
 
-    for m in _PHRASE_RE.finditer(text):
-        ans = _phrase_answer(text[m.end() :])
+    # Only the last phrase that states something can win, so scan them from the end.
+    for m in reversed(list(_PHRASE_RE.finditer(text))):
+        ans = _phrase_answer(text[m.end() : m.end() + MAX_ANSWER_CHARS * 2])
         if ans.strip():
             candidates.append((m.end(), "phrase", ans, ()))
+            break
     for m in _GSM8K_RE.finditer(text):
         candidates.append((m.start(1), "gsm8k", m.group(1), ()))
 
@@ -164,9 +168,9 @@ def extract_answer(response: str) -> Extraction:
     if not candidates:
         return Extraction(None, "no committed answer (no \\boxed{}, 'answer is', '####' or bold final line)")
     pos, how, ans, parts = max(candidates, key=lambda c: c[0])
-    if how == "phrase" and _boxes(ans):
+    if how == "phrase" and find_boxes(ans):
         # "The final answer is $\boxed{5}$" committed through its box.
-        ans = _boxes(ans)[-1][2]
+        ans = find_boxes(ans)[-1][2]
     ans = clean_answer(ans)
     if not ans:
         return Extraction(None, f"empty {how} answer")
@@ -179,5 +183,5 @@ def extract_answer(response: str) -> Extraction:
 
 def extract_gold(gold: str) -> str:
     """A reference answer, given bare or as a solution ending in a box."""
-    boxes = _boxes(gold)
+    boxes = find_boxes(gold)
     return clean_answer(boxes[-1][2] if boxes else gold)

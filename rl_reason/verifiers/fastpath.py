@@ -20,7 +20,7 @@ _UNICODE = {
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 _SQRT_RE = re.compile(r"√\s*(\{[^{}]*\}|\([^()]*\)|[0-9.]+|[A-Za-z])")
-_SPACING_RE = re.compile(r"\\[!,;:> ]|\\q?quad\b|~|\\left\b|\\right\b|\\displaystyle\b")
+_SPACING_RE = re.compile(r"(?<!\\)\\[!,;:> ]|\\q?quad\b|~|\\left\b|\\right\b|\\displaystyle\b")
 _FRAC_SHORT_RE = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
 _FRAC_CMD_RE = re.compile(r"\\[dt]frac\b")
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\degree\b|\s*\bdegrees?\b", re.I)
@@ -31,9 +31,10 @@ _ASSIGN_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=[^=]*$)")
 _THOUSANDS_RE = re.compile(r"^([+-]?\d{1,3})((?:(?:\{,\}|,)\d{3})+)(\.\d+)?$")
 _INT_OR_DEC_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 _FRAC_RE = re.compile(r"^([+-]?)\\frac\{\s*([+-]?\d+)\s*\}\{\s*([+-]?\d+)\s*\}$")
+_MIXED_RE = re.compile(r"^([+-]?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
 _SLASH_RE = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _BASE_RE = re.compile(r"^(\d+)(?:_\{?(\d+)\}?)?$")
-_MC_RE = re.compile(r"^\(?\s*([A-E])\s*\)?(?:[.:)]|\s*$|\s)")
+_MC_RE = re.compile(r"^\(?\s*([A-E])\s*\)?\s*[.:]?(?:\s|$)")
 
 
 def normalize_latex(s: str) -> str:
@@ -50,6 +51,7 @@ def normalize_latex(s: str) -> str:
 class ExactNumber(NamedTuple):
     value: Fraction
     percent: bool
+    unit: str  # canonical unit ("inch^2"), "" when none was written
 
 
 def parse_exact_number(s: str) -> ExactNumber | None:
@@ -60,7 +62,9 @@ def parse_exact_number(s: str) -> ExactNumber | None:
     s = s.replace("\\$", "").replace("$", "")
     percent = bool(_PERCENT_RE.search(s))
     s = _PERCENT_RE.sub("", s)
-    s = _UNIT_TAIL_RE.sub("", s)
+    unit_m = _UNIT_TAIL_RE.search(s)
+    unit = _canonical_unit(unit_m.group()) if unit_m else ""
+    s = s[: unit_m.start()] if unit_m else s
     s = _DEGREE_RE.sub("", s)
     s = _TEXT_WRAP_RE.sub(r"\1", s).strip()
     s = s.replace(" ", "")
@@ -71,17 +75,29 @@ def parse_exact_number(s: str) -> ExactNumber | None:
         s = m.group(1) + m.group(2).replace("{,}", "").replace(",", "") + (m.group(3) or "")
     try:
         if _INT_OR_DEC_RE.match(s):
-            return ExactNumber(Fraction(s), percent)
-        m = _FRAC_RE.match(s) or None
+            return ExactNumber(Fraction(s), percent, unit)
+        m = _MIXED_RE.match(s)
+        if m:  # "2\frac{1}{4}" is two and a quarter
+            value = int(m.group(2)) + Fraction(int(m.group(3)), int(m.group(4)))
+            return ExactNumber(-value if m.group(1) == "-" else value, percent, unit)
+        m = _FRAC_RE.match(s)
         if m:
             value = Fraction(int(m.group(2)), int(m.group(3)))
-            return ExactNumber(-value if m.group(1) == "-" else value, percent)
+            return ExactNumber(-value if m.group(1) == "-" else value, percent, unit)
         m = _SLASH_RE.match(s)
         if m:
-            return ExactNumber(Fraction(int(m.group(1)), int(m.group(2))), percent)
+            return ExactNumber(Fraction(int(m.group(1)), int(m.group(2))), percent, unit)
     except ZeroDivisionError:
         return None
     return None
+
+
+def _canonical_unit(tail: str) -> str:
+    """``"\\mbox{ inches}^2"`` -> ``"inch^2"``: case, spacing, wrappers and plurals dropped."""
+    words = re.sub(r"\\[A-Za-z]+|[{}\s.]", "", _TEXT_WRAP_RE.sub(r"\1", tail)).lower()
+    base, _, power = words.partition("^")
+    base = re.sub(r"(?<=[a-z]{3})e?s$", "", base)
+    return base + (f"^{power}" if power and power != "1" else "")
 
 
 def numbers_equal(pred: ExactNumber, gold: ExactNumber, rel_tol: float | None = None) -> bool:
@@ -159,6 +175,8 @@ def fast_compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[bo
     if g is not None:
         p = parse_exact_number(pred)
         if p is not None:
+            if p.unit and g.unit and p.unit != g.unit:
+                return False, f"different units: {p.unit} vs {g.unit}"
             ok = numbers_equal(p, g, rel_tol)
             return ok, ("equal numbers" if ok else f"{p.value}{'%' if p.percent else ''} != {g.value}{'%' if g.percent else ''}")
         return None

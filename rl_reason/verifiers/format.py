@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rl_reason.verifiers.extract import _boxes, answer_region
+from rl_reason.verifiers.extract import answer_region, find_boxes
 
 FormatPattern = Literal["boxed", "think_answer"]
 FORMAT_PATTERNS: tuple[str, ...] = ("boxed", "think_answer")
@@ -26,7 +26,7 @@ class FormatResult:
 
 
 def _has_boxed_answer(text: str) -> bool:
-    return any(content.strip() for _, _, content in _boxes(text))
+    return any(content.strip() for _, _, content in find_boxes(text))
 
 
 def check_format(response: str, pattern: FormatPattern = "boxed", prompt_opens_think: bool = False) -> FormatResult:

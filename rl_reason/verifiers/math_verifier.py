@@ -90,6 +90,7 @@ class MathVerifier:
         self._cache: OrderedDict[tuple, tuple[str, str]] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self._owner_pid = os.getpid()
 
     # -- stages -------------------------------------------------------------------------
     def _prepare(self, response: str, gold: str, rel_tol: float | None) -> MathResult | tuple[str | None, _Pending]:
@@ -108,6 +109,10 @@ class MathVerifier:
         if ex.parts:
             parts = [_ASSIGNMENT_PREFIX_RE.sub("", p) for p in ex.parts]
             if _gold_is_multi(gold_ans):
+                # "\boxed{2} and \boxed{3}" lists one answer's elements; "\boxed{2, 3} or
+                # \boxed{2, 4}" hedges between whole answers.
+                if any(_top_level_commas(p) for p in parts) and len({normalize_latex(p) for p in parts}) > 1:
+                    return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers")
                 pred = ", ".join(parts)
             elif len({normalize_latex(p) for p in parts}) > 1:
                 return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers")
@@ -120,6 +125,8 @@ class MathVerifier:
         return ex.answer, _Pending(pred, gold_ans, rel_tol)
 
     def _symbolic(self, pending: _Pending, timeout: float) -> tuple[str, str]:
+        if os.getpid() != self._owner_pid:  # forked: another thread may have held the lock
+            self._cache_lock, self._owner_pid = threading.Lock(), os.getpid()
         with self._cache_lock:
             hit = self._cache.get(pending.key)
             if hit is not None:

@@ -51,9 +51,10 @@ class _Worker:
         except (WorkerTimeout, WorkerDied):
             self.kill()
             raise WorkerDied("verifier worker failed to start") from None
-        if not json.loads(ready).get("ready"):
+        hello = json.loads(ready)
+        if not hello.get("ready"):
             self.kill()
-            raise WorkerDied(f"verifier worker sent {ready[:200]!r} instead of ready")
+            raise WorkerDied(f"verifier worker cannot start: {hello.get('error', ready[:200])}")
 
     def _read_line(self, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
@@ -154,6 +155,29 @@ class WorkerPool:
             self._all.add(w)
         return w
 
+    def _start_replacement(self) -> None:
+        """Start a worker in the background after a kill, so the next call finds one ready."""
+        with self._cond:
+            if self._closed or len(self._all) + self._starting >= self.max_workers:
+                return
+            self._starting += 1
+
+        def start() -> None:
+            try:
+                w = _Worker(self.startup_timeout)
+            except WorkerDied:
+                w = None
+            with self._cond:
+                self._starting -= 1
+                if w is not None and not self._closed:
+                    self._all.add(w)
+                    self._idle.append(w)
+                elif w is not None:
+                    w.kill()
+                self._cond.notify()
+
+        threading.Thread(target=start, name="rl-reason-verifier-respawn", daemon=True).start()
+
     def _release(self, w: _Worker, healthy: bool) -> None:
         if not healthy:
             w.kill()
@@ -175,6 +199,7 @@ class WorkerPool:
         except (WorkerTimeout, WorkerDied):
             self.killed += 1
             self._release(w, healthy=False)
+            self._start_replacement()
             raise
         except BaseException:
             self._release(w, healthy=False)

@@ -22,8 +22,14 @@ from sympy import Float, MatrixBase, Number, Rational, UnevaluatedExpr
 from sympy.core.relational import Equality, Relational
 
 from rl_reason.verifiers.fastpath import normalize_latex
+from rl_reason.verifiers.latex_lite import Unsupported, parse_structure
 
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+
+# The math-verify internals replaced or used below; tested against math-verify 0.9.
+for _name in ("sympy_numeric_eq", "sympy_symbolic_eq", "safe_sympy_doit", "INVERSE_RELATIONS"):
+    if not hasattr(grader, _name):
+        raise ImportError(f"math_verify.grader.{_name} is missing: this math-verify version is not supported")
 
 _EXTRACTION = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
 # Digits for deciding that two exact, non-rational constants (radicals, pi) are equal.
@@ -146,10 +152,72 @@ def _relations_equivalent_or_false(g, p) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
+def _structure_or_none(answer: str, rel_tol: float | None):
+    try:
+        return parse_structure(answer, exact_decimals=not rel_tol)
+    except (Unsupported, ZeroDivisionError, RecursionError, TypeError, ValueError):
+        return None
+
+
+def _match_all(golds: list, preds: list, eq) -> bool:
+    """Every gold element equals a distinct pred element and none is left over."""
+    left = list(preds)
+    for g in golds:
+        hit = next((k for k, p in enumerate(left) if eq(g, p)), None)
+        if hit is None:
+            return False
+        left.pop(hit)
+    return not left
+
+
+def _dedupe(items: list) -> list:
+    out: list = []
+    for x in items:
+        if not any(probing_symbolic_eq(x, y) for y in out):
+            out.append(x)
+    return out
+
+
+def structures_equal(g: tuple, p: tuple) -> bool | None:
+    """Equality of two ``parse_structure`` shapes; ``None`` when the shapes differ in a way
+    math-verify should judge (a tuple against a set, say)."""
+    eq = probing_symbolic_eq
+    if g[0] == "expr" and p[0] == "eq" and isinstance(p[1], sympy.Symbol):  # "x = 5" for 5
+        return eq(g[1], p[2])
+    if {g[0], p[0]} == {"expr", "set"}:  # a one-element set is its element
+        s, e = (g, p) if g[0] == "set" else (p, g)
+        return eq(s[1][0], e[1]) if len(_dedupe(s[1])) == 1 else False
+    if g[0] != p[0]:
+        return None
+    kind = g[0]
+    if kind == "expr":
+        return eq(g[1], p[1])
+    if kind == "eq":
+        return _relations_equivalent_or_false(sympy.Eq(g[1], g[2], evaluate=False), sympy.Eq(p[1], p[2], evaluate=False))
+    if kind == "seq":
+        return g[1:3] == p[1:3] and len(g[3]) == len(p[3]) and all(eq(a, b) for a, b in zip(g[3], p[3]))
+    if kind == "set":
+        return _match_all(_dedupe(g[1]), _dedupe(p[1]), eq)
+    if kind == "union":
+        return _match_all(g[1], p[1], lambda a, b: bool(structures_equal(a, b)))
+    if kind == "matrix":
+        return len(g[1]) == len(p[1]) and len(g[1][0]) == len(p[1][0]) and all(
+            eq(a, b) for ga, pa in zip(g[1], p[1]) for a, b in zip(ga, pa)
+        )
+    return None
+
+
 def compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[str, str]:
     """``(status, reason)`` with status ``correct``, ``wrong`` or ``invalid_gold``."""
     global _rel_tol
     _rel_tol = rel_tol
+    gold_shape = _structure_or_none(gold, rel_tol)
+    pred_shape = _structure_or_none(pred, rel_tol) if gold_shape is not None else None
+    if pred_shape is not None:  # both in the plain subset: no ANTLR parse needed
+        same = structures_equal(gold_shape, pred_shape)
+        if same is not None:
+            return ("correct", "equal") if same else ("wrong", f"{pred[:200]!r} is not equal to {gold[:200]!r}")
     golds = list(_parse(gold, rel_tol))
     gold_exprs = [g for g in golds if not isinstance(g, str)]
     if not golds:
@@ -160,7 +228,8 @@ def compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[str, st
     pred_exprs = [p for p in preds if not isinstance(p, str)]
     if gold_exprs and pred_exprs and _relations_equivalent_or_false(gold_exprs[0], pred_exprs[0]):
         return "correct", "equivalent relations"
-    if verify(golds, preds, timeout_seconds=None, float_rounding=0):
+    # allow_set_relation_comp: "x < 2" answers "(-\\infty, 2)" as much as the reverse does.
+    if verify(golds, preds, timeout_seconds=None, float_rounding=0, allow_set_relation_comp=True):
         return "correct", "symbolically equal"
     # Printing a parsed expression can itself blow up (10^{10^{10}}), so the reason quotes the input.
     return "wrong", f"{pred[:200]!r} is not equivalent to {gold[:200]!r}"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rl_reason.models import position_ids_from_mask, tiny_model, token_logprobs
+from rl_reason.models import pack_sequences, position_ids_from_mask, tiny_model, token_logprobs
 
 
 def naive_logprobs(model, input_ids, attention_mask, response_length, temperature=1.0):
@@ -17,12 +17,15 @@ def naive_logprobs(model, input_ids, attention_mask, response_length, temperatur
 def make_batch(vocab_size, seed=0):
     """Left-padded prompts (lengths 5, 3, 1) then right-padded responses (lengths 4, 6, 2)."""
     gen = torch.Generator().manual_seed(seed)
-    prompt_lens, response_lens, P, R = [5, 3, 1], [4, 6, 2], 5, 6
-    ids = torch.randint(3, vocab_size, (3, P + R), generator=gen)
-    mask = torch.zeros(3, P + R, dtype=torch.long)
-    for row, (p, r) in enumerate(zip(prompt_lens, response_lens)):
-        mask[row, P - p : P + r] = 1
-    return ids * mask, mask, R  # pad id 0 where masked
+    tokens = lambda n: torch.randint(3, vocab_size, (n,), generator=gen).tolist()  # noqa: E731
+    return pack_sequences([tokens(5), tokens(3), tokens(1)], [tokens(4), tokens(6), tokens(2)])
+
+
+def test_pack_sequences_layout():
+    ids, mask, R = pack_sequences([[7, 8], [9]], [[1], [2, 3, 4]], pad_token_id=0)
+    assert R == 3
+    assert ids.tolist() == [[7, 8, 1, 0, 0], [0, 9, 2, 3, 4]]
+    assert mask.tolist() == [[1, 1, 1, 0, 0], [0, 1, 1, 1, 1]]
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])

@@ -1,10 +1,7 @@
-import math
-
 import pytest
 import torch
 
-from rl_reason.models import tiny_model, token_logprobs
-from rl_reason.models.logprobs import position_ids_from_mask
+from rl_reason.models import pack_sequences, tiny_model, token_logprobs
 from rl_reason.rollout import Completion, RolloutEngine, SamplingParams, get_engine
 from rl_reason.rollout.hf_engine import HFEngine, encode_prompts
 from rl_reason.rollout.sampling import filtered_probs
@@ -27,17 +24,10 @@ def tiny_engine():
 
 def recompute_logprobs(engine, group, temperature):
     """token_logprobs on the engine's own batch layout: left-padded prompts + right-padded responses."""
-    P = max(len(c.prompt_token_ids) for c in group)
-    R = max(len(c.token_ids) for c in group)
-    ids = torch.zeros(len(group), P + R, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, c in enumerate(group):
-        p, r = len(c.prompt_token_ids), len(c.token_ids)
-        ids[row, P - p : P + r] = torch.tensor(c.prompt_token_ids + c.token_ids)
-        mask[row, P - p : P + r] = 1
+    ids, mask, R = pack_sequences([c.prompt_token_ids for c in group], [c.token_ids for c in group])
     with torch.no_grad():
         logp, _ = token_logprobs(engine.model, ids, mask, R, temperature=temperature)
-    return logp, mask[:, P:]
+    return logp
 
 
 def test_groups_in_input_order_with_lengths_and_reasons(tiny_engine):
@@ -88,7 +78,7 @@ def test_unseeded_runs_follow_torch_manual_seed(tiny_engine):
 def test_sampled_logprobs_equal_token_logprobs_recomputation(tiny_engine, params):
     groups = tiny_engine.generate(PROMPTS, n=3, params=params)
     for group in groups:
-        logp, mask = recompute_logprobs(tiny_engine, group, params.temperature or 1.0)
+        logp = recompute_logprobs(tiny_engine, group, params.temperature or 1.0)
         for row, c in enumerate(group):
             torch.testing.assert_close(logp[row, : len(c.logprobs)], torch.tensor(c.logprobs), atol=1e-4, rtol=1e-4)
 
@@ -196,5 +186,17 @@ def test_bad_parameters_are_rejected(tiny_engine):
             SamplingParams(**bad)
     with pytest.raises(ValueError, match="n must be"):
         tiny_engine.generate(PROMPTS, n=0, params=SamplingParams())
+    with pytest.raises(ValueError, match=r"prompts \[1\] encode to no tokens"):
+        tiny_engine.generate(["ok", ""], n=1, params=SamplingParams())
     with pytest.raises(ValueError, match="unknown rollout engine"):
         get_engine("tgi")
+
+
+def test_get_engine_loads_a_model_from_a_path(tmp_path):
+    model, tokenizer = tiny_model("qwen2", seed=2)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    params = SamplingParams(temperature=0, max_new_tokens=5)
+    engine = get_engine("hf", model=str(tmp_path), dtype="float32", max_batch_size=4)
+    assert engine.max_batch_size == 4
+    assert engine.generate(PROMPTS, 1, params) == HFEngine(model, tokenizer).generate(PROMPTS, 1, params)

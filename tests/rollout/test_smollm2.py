@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rl_reason.models import load_model, token_logprobs
+from rl_reason.models import load_model, pack_sequences, token_logprobs
 from rl_reason.models import loading
 from rl_reason.rollout import SamplingParams
 from rl_reason.rollout.hf_engine import HFEngine
@@ -53,13 +53,7 @@ def test_seeded_sampling_repeats_and_logprobs_match_recomputation(engine):
     assert engine.generate(prompts, n=4, params=params) == groups
     assert len({tuple(c.token_ids) for c in groups[0]}) > 1
     for group in groups:
-        P = max(len(c.prompt_token_ids) for c in group)
-        R = max(len(c.token_ids) for c in group)
-        ids = torch.zeros(len(group), P + R, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, c in enumerate(group):
-            ids[row, P - len(c.prompt_token_ids) : P + len(c.token_ids)] = torch.tensor(c.prompt_token_ids + c.token_ids)
-            mask[row, P - len(c.prompt_token_ids) : P + len(c.token_ids)] = 1
+        ids, mask, R = pack_sequences([c.prompt_token_ids for c in group], [c.token_ids for c in group])
         with torch.no_grad():
             logp, _ = token_logprobs(engine.model, ids, mask, R, temperature=0.8)
         for row, c in enumerate(group):

@@ -9,7 +9,8 @@ import pytest
 
 from rl_reason.sandbox import Limits, get_sandbox
 
-TEST_LIMITS = Limits(cpu_s=2, wall_s=3, memory_mb=256, max_tasks=64, output_bytes=1 << 20, disk_mb=64)
+# wall well above cpu: a CPU-bound control must not turn into a false timeout on a loaded 2-core CI box
+TEST_LIMITS = Limits(cpu_s=2, wall_s=6, memory_mb=256, max_tasks=64, output_bytes=1 << 20, disk_mb=64)
 
 
 def open_backend(backend: str, limits: Limits = TEST_LIMITS):

@@ -77,6 +77,11 @@ EQUIVALENCE = [
     (boxed("1-2i"), "1+2i", False),
     (boxed("\\frac{20000}{\\pi}"), "\\frac{20000}{\\pi}", True),
     (boxed("2x+2"), "2x+1", False),
+    (boxed("\\frac{9}{4}"), "2\\frac{1}{4}", True),
+    (boxed("2\\frac{1}{4}"), "\\frac{9}{4}", True),
+    (boxed("\\frac{1}{2}"), "2\\frac{1}{4}", False),
+    (boxed("\\log_2 8"), "3", True),
+    (boxed("x \\in [-2,7]"), "[-2,7]", True),
 ]
 
 APPROXIMATIONS = [
@@ -127,6 +132,9 @@ RELATIONS = [
     (boxed("2<x"), "x>2", True),
     (boxed("x<2"), "x>2", False),
     (boxed("x\\ge 2"), "x>2", False),
+    (boxed("x<2"), "(-\\infty, 2)", True),
+    (boxed("x\\le 2"), "(-\\infty, 2)", False),
+    (boxed("(-\\infty, 2)"), "x<2", True),
 ]
 
 PERCENT = [
@@ -139,33 +147,21 @@ PERCENT = [
 ]
 
 
-@pytest.mark.parametrize("response,gold,expected", EXTRACTION)
-def test_extraction_rules(response, gold, expected):
-    check(response, gold, expected)
+RULES = {
+    "extraction": EXTRACTION,
+    "equivalence": EQUIVALENCE,
+    "approximation": APPROXIMATIONS,
+    "sets-order": SETS_AND_ORDER,
+    "relations": RELATIONS,
+    "percent": PERCENT,
+}
 
 
-@pytest.mark.parametrize("response,gold,expected", EQUIVALENCE)
-def test_equivalence(response, gold, expected):
-    check(response, gold, expected)
-
-
-@pytest.mark.parametrize("response,gold,expected", APPROXIMATIONS)
-def test_approximations_are_wrong_unless_exact(response, gold, expected):
-    check(response, gold, expected)
-
-
-@pytest.mark.parametrize("response,gold,expected", SETS_AND_ORDER)
-def test_sets_tuples_intervals_matrices(response, gold, expected):
-    check(response, gold, expected)
-
-
-@pytest.mark.parametrize("response,gold,expected", RELATIONS)
-def test_equations_up_to_factor_and_inequalities(response, gold, expected):
-    check(response, gold, expected)
-
-
-@pytest.mark.parametrize("response,gold,expected", PERCENT)
-def test_percent(response, gold, expected):
+@pytest.mark.parametrize(
+    "response,gold,expected",
+    [pytest.param(*case, id=f"{rule}-{i}") for rule, cases in RULES.items() for i, case in enumerate(cases)],
+)
+def test_grading_rule(response, gold, expected):
     check(response, gold, expected)
 
 

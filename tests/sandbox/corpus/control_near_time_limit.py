@@ -1,5 +1,5 @@
 import time
-end = time.process_time() + 1.0
+end = time.process_time() + 1.5
 while time.process_time() < end:
     pass
 print("finished")
