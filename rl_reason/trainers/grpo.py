@@ -43,7 +43,7 @@ from rl_reason.algorithms import (
     truncated_is_weights,
 )
 from rl_reason.config import to_dict
-from rl_reason.data_pipelines.schema import Example
+from rl_reason.io import JsonlAppender, atomic_write_text
 from rl_reason.trainers.common.checkpoint import CheckpointManager
 from rl_reason.trainers.common.metrics import MetricsLogger, truncate_metrics
 from rl_reason.trainers.common.sampler import PromptSampler
@@ -134,7 +134,7 @@ class GRPOTrainer:
     def train(self) -> None:
         cfg = self.cfg
         self._resume()
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         self.metrics = MetricsLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project, to_dict(cfg))
         from tqdm.auto import tqdm
 
@@ -396,7 +396,10 @@ class GRPOTrainer:
         summary = evaluate(self.engine, self.eval_examples, n=ev.n, ks=ev.ks, sampling_params=params,
                            template=self.cfg.data.template, out_dir=self.run_dir / "eval" / f"step_{self.step:06d}",
                            tokenizer=self.tokenizer)
-        return {f"eval/{k}": float(v) for k, v in _flatten(summary).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        out = {f"eval/{name}": float(value["mean"]) for name, value in summary["metrics"].items()}
+        if summary.get("mean_tokens") is not None:
+            out["eval/mean_tokens"] = float(summary["mean_tokens"])
+        return out
 
     def save(self) -> None:
         with self.timers("checkpoint"):
@@ -424,8 +427,6 @@ class GRPOTrainer:
                 raise ValueError(f"{self.cfg.data.train}: example {ex.id!r} has {n} prompt tokens > model.max_prompt_tokens={limit}")
 
     def _write_samples(self, groups: list[Group]) -> None:
-        from rl_reason.io import JsonlAppender
-
         with JsonlAppender(self.run_dir / "samples.jsonl", fsync=False) as out:
             for g in groups:
                 for c, s, r in zip(g.completions, g.scored, g.rewards):
@@ -468,17 +469,6 @@ def _lr_lambda(cfg: GRPOConfig):
         return 1.0
 
     return factor
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "/"))
-        else:
-            out[key] = v
-    return out
 
 
 def train(cfg: GRPOConfig) -> Path:
