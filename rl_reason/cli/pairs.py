@@ -1,0 +1,46 @@
+"""``rl-reason pairs --model M --data D --n 8 --out DIR``: verifier-filtered preference pairs.
+
+Samples ``n`` answers per prompt with the model, grades them with the verifiers (the eval
+harness: resumable ``DIR/samples.jsonl``), keeps prompts with both a correct and an incorrect
+answer and writes ``DIR/pairs.jsonl`` in TRL's prompt/chosen/rejected format (the data
+pipeline's ``build_dpo_pairs``), ready for ``recipes/dpo_verified.yaml`` or ``recipes/rm.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def handle(args: argparse.Namespace) -> int:
+    from rl_reason.models import load_model
+    from rl_reason.trainers.minting import mint_pairs
+    from rl_reason.trainers.post_config import MintPairsConfig
+
+    mint = MintPairsConfig(data=args.data, limit=args.limit, n=args.n, template=args.template,
+                           temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                           max_pairs_per_prompt=args.max_pairs_per_prompt)
+    model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device)
+    pairs = mint_pairs(model, tokenizer, mint, args.out, seed=args.seed, progress=not args.quiet)
+    prompts = len({p["id"] for p in pairs})
+    print(f"{len(pairs)} pairs from {prompts} prompts with both a correct and an incorrect answer -> {args.out}/pairs.jsonl")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pairs", help="sample a model, verify, and write DPO/RM pairs (correct vs incorrect answers)",
+        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="policy: alias (smollm2-135m), hub id, local HF dir or .gguf")
+    p.add_argument("--data", required=True, help="prompts: dataset name[:split] (e.g. arithmetic:train, gsm8k) or JSONL")
+    p.add_argument("--n", type=int, default=8, help="samples per prompt (default 8)")
+    p.add_argument("--out", required=True, help="output folder: samples.jsonl (graded, resumable) and pairs.jsonl")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N prompts (default 0 = all)")
+    p.add_argument("--template", default="chat_boxed", help="prompt template (data_pipelines.render_prompt; default chat_boxed)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="response length limit (default 256)")
+    p.add_argument("--max-pairs-per-prompt", type=int, default=0, help="pairs kept per prompt (default 0 = all that pair up)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--dtype", default="float32", help="model dtype (default float32)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=handle)

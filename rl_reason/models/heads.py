@@ -1,0 +1,83 @@
+"""Scalar heads on causal-LM backbones: reward models and PPO critics.
+
+Both are a transformers ``AutoModelForSequenceClassification`` with ``num_labels=1`` (a linear
+``score`` head on the decoder), so a trained reward model is a plain HF folder that
+``from_pretrained`` loads. The head is read at positions chosen here rather than through the
+HF forward, which finds "the last non-pad token" by ``pad_token_id``: with pad == EOS (SmolLM2,
+Qwen) that picks the wrong token of a response that ends in EOS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from rl_reason.models.logprobs import position_ids_from_mask
+
+
+def _is_scalar_model_dir(path: Path) -> bool:
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    archs = json.loads(config.read_text()).get("architectures") or []
+    return any(a.endswith("ForSequenceClassification") for a in archs)
+
+
+def scalar_model_from_lm(lm: torch.nn.Module) -> torch.nn.Module:
+    """A one-output sequence-classification model whose backbone is a copy of ``lm``'s decoder
+    and whose new ``score`` head is zero, so every sequence starts at reward/value 0 and the
+    result does not depend on the global RNG; ``lm`` is left untouched."""
+    config = lm.config.__class__.from_dict(lm.config.to_dict())
+    config.num_labels = 1
+    config.problem_type = "regression"
+    model = AutoModelForSequenceClassification.from_config(config)
+    model.base_model.load_state_dict(lm.base_model.state_dict())
+    torch.nn.init.zeros_(model.score.weight)
+    param = next(lm.parameters())
+    return model.to(device=param.device, dtype=param.dtype).eval()
+
+
+def load_scalar_model(name_or_path: str | os.PathLike, dtype: str = "float32", device: str = "cpu"):
+    """``(model, tokenizer)``: a saved reward model / critic folder as is, or any causal LM that
+    ``rl_reason.models.load_model`` accepts (alias, hub id, dir, GGUF) with a fresh scalar head."""
+    from rl_reason.models.loading import load_model, parse_dtype
+
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_dir() and _is_scalar_model_dir(path):
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=parse_dtype(dtype))
+        return model.to(device).eval(), tokenizer
+    lm, tokenizer = load_model(name_or_path, dtype=dtype, device=device)
+    model = scalar_model_from_lm(lm)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _token_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask,
+                              position_ids=position_ids_from_mask(attention_mask)).last_hidden_state
+    return model.score(hidden).squeeze(-1).float()  # (B, T)
+
+
+def sequence_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) left-padded prompt + right-padded response -> (B,) head output at each row's last
+    attended token (the reward of the whole sequence)."""
+    scores = _token_scores(model, input_ids, attention_mask)
+    T = attention_mask.shape[1]
+    last = T - 1 - attention_mask.flip(-1).long().argmax(-1)
+    return scores.gather(-1, last.unsqueeze(-1)).squeeze(-1)
+
+
+def token_values(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_length: int) -> torch.Tensor:
+    """Critic values (B, R): the value of response token t is read at the position that
+    predicts it (column t - 1), i.e. the state before the token is chosen, as the policy's
+    log-prob of token t is (``token_logprobs``). Padding positions hold 0."""
+    scores = _token_scores(model, input_ids, attention_mask)
+    values = scores[:, -response_length - 1 : -1]
+    return values * attention_mask[:, -response_length:].to(values.dtype)

@@ -1,0 +1,67 @@
+"""Text -> tensors for the offline trainers (RM, DPO, SFT, scoring) in rl-reason's one layout:
+left-padded prompts, then right-padded responses, (B, P + R)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass
+class Encoded:
+    input_ids: torch.Tensor  # (B, P + R)
+    attention_mask: torch.Tensor  # (B, P + R)
+    response_mask: torch.Tensor  # (B, R) float: 1 on response tokens
+
+    @property
+    def response_length(self) -> int:
+        return self.response_mask.shape[1]
+
+    def lengths(self) -> torch.Tensor:
+        return self.response_mask.sum(-1)
+
+
+def as_text(value: Any, tokenizer, role: str) -> str:
+    """TRL rows hold either strings or chat messages; a conversational prompt is rendered with
+    the tokenizer's chat template (plus the generation prompt), a conversational response is the
+    content of its assistant turn(s)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+        if role == "prompt":
+            return tokenizer.apply_chat_template(value, tokenize=False, add_generation_prompt=True)
+        return "".join(m["content"] for m in value if m.get("role", "assistant") == "assistant")
+    raise ValueError(f"{role} must be a string or a list of chat messages, got {type(value).__name__}")
+
+
+def encode(tokenizer, prompts: list[str], responses: list[str], max_prompt_tokens: int, max_response_tokens: int,
+           device: str | torch.device = "cpu", add_eos: bool = True) -> Encoded:
+    """Tokenize prompt/response pairs. A prompt over ``max_prompt_tokens`` is an error (cutting
+    it would change the question); responses keep their first ``max_response_tokens`` tokens
+    (EOS appended first, so the model learns to stop)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    p_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    for p, ids in zip(prompts, p_ids):
+        if len(ids) > max_prompt_tokens:
+            raise ValueError(f"prompt of {len(ids)} tokens > max_prompt_tokens={max_prompt_tokens}: {p[:80]!r}...")
+    r_ids = []
+    for r in responses:
+        ids = tokenizer(r, add_special_tokens=False)["input_ids"]
+        if add_eos and tokenizer.eos_token_id is not None and (not ids or ids[-1] != tokenizer.eos_token_id):
+            ids = ids + [tokenizer.eos_token_id]
+        r_ids.append(ids[:max_response_tokens])
+    P = max(1, max(len(p) for p in p_ids))
+    R = max(1, max(len(r) for r in r_ids))
+    B = len(prompts)
+    input_ids = torch.full((B, P + R), pad, dtype=torch.long)
+    attention = torch.zeros((B, P + R), dtype=torch.long)
+    response_mask = torch.zeros((B, R))
+    for b, (p, r) in enumerate(zip(p_ids, r_ids)):
+        input_ids[b, P - len(p) : P] = torch.tensor(p, dtype=torch.long)
+        attention[b, P - len(p) : P] = 1
+        input_ids[b, P : P + len(r)] = torch.tensor(r, dtype=torch.long)
+        attention[b, P : P + len(r)] = 1
+        response_mask[b, : len(r)] = 1.0
+    return Encoded(input_ids.to(device), attention.to(device), response_mask.to(device))

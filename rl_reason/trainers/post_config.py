@@ -1,0 +1,205 @@
+"""Typed configs of the post-training trainers: reward model, DPO family, SFT, PPO (torch-free).
+
+The offline trainers (RM, DPO, SFT) share the model, optimisation, logging and checkpoint
+sections; PPO is the GRPO config plus a critic, a reward model and GAE settings, since it runs
+on the GRPO trainer's rollout, reward, checkpoint and metrics code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rl_reason.config import ConfigError, cfg_field
+from rl_reason.trainers.grpo_config import CheckpointConfig, GRPOConfig, LogConfig, ModelConfig
+
+
+@dataclass
+class OptimConfig:
+    steps: int = cfg_field(100, "optimizer updates")
+    batch_size: int = cfg_field(8, "examples (pairs for RM/DPO) per optimizer update")
+    micro_batch_size: int = cfg_field(8, "examples per forward/backward (gradient accumulation; does not change the result)")
+    lr: float = cfg_field(1e-5, "AdamW learning rate")
+    weight_decay: float = cfg_field(0.0, "AdamW weight decay")
+    betas: list[float] = cfg_field([0.9, 0.999], "AdamW betas")
+    warmup_steps: int = cfg_field(0, "linear learning-rate warm-up, in optimizer updates")
+    lr_schedule: Literal["constant", "cosine"] = cfg_field("constant", "learning-rate schedule after warm-up")
+    max_grad_norm: float = cfg_field(1.0, "gradient clipping norm (0 = off)")
+    gradient_checkpointing: bool = cfg_field(False, "recompute activations in backward to save memory")
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "micro_batch_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if self.batch_size % self.micro_batch_size:
+            raise ConfigError(f"train.batch_size={self.batch_size} is not a multiple of train.micro_batch_size={self.micro_batch_size}")
+        if len(self.betas) != 2:
+            raise ConfigError(f"train.betas must have two values, got {self.betas}")
+
+
+@dataclass
+class PairDataConfig:
+    train: str = cfg_field("", "preference pairs: TRL prompt/chosen/rejected JSONL file or hub dataset id (hub:split)")
+    eval: str = cfg_field("", "held-out pairs (same syntax); empty: hold out eval_fraction of train")
+    eval_fraction: float = cfg_field(0.1, "share of train pairs held out for eval when data.eval is empty")
+    limit: int = cfg_field(0, "use only the first N training pairs (0 = all)")
+    margin_key: str = cfg_field("", "RM only: row key holding a per-pair margin (e.g. a score difference); empty = no margin")
+
+    def __post_init__(self):
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ConfigError(f"data.eval_fraction must be in [0, 1), got {self.eval_fraction}")
+
+
+@dataclass
+class MintPairsConfig:
+    """Verifier-filtered pairs from the policy's own samples (``rl-reason pairs``)."""
+
+    data: str = cfg_field("", "prompts to sample: dataset name[:split] or JSONL (data_pipelines.load_dataset); empty = off")
+    limit: int = cfg_field(64, "prompts to sample (0 = all)")
+    n: int = cfg_field(8, "samples per prompt")
+    template: str = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
+    temperature: float = cfg_field(1.0, "sampling temperature")
+    max_new_tokens: int = cfg_field(64, "response limit")
+    max_pairs_per_prompt: int = cfg_field(2, "pairs kept per prompt (0 = all)")
+
+    def __post_init__(self):
+        if self.n < 2:
+            raise ConfigError(f"pairs.n must be >= 2 to find both a correct and an incorrect answer, got {self.n}")
+
+
+@dataclass
+class TaskEvalConfig:
+    """Held-out task accuracy through the eval harness (greedy pass@1)."""
+
+    data: str = cfg_field("", "held-out prompts (dataset name[:split] or JSONL); empty = off")
+    limit: int = cfg_field(100, "held-out prompts (0 = all)")
+    template: str = cfg_field("chat_boxed", "prompt template")
+    max_new_tokens: int = cfg_field(64, "response limit")
+
+
+@dataclass
+class RMLossConfig:
+    center_coef: float = cfg_field(0.0, "reward centring: + c * (r_chosen + r_rejected)^2 (TRL center_rewards_coefficient; 0 = off)")
+
+
+@dataclass
+class RewardModelConfig:
+    trainer: Literal["reward_model"] = cfg_field("reward_model", "which trainer runs this config")
+    output_dir: str = cfg_field("runs/rm", "run folder: metrics.jsonl, checkpoints/, final/ (the HF reward model)")
+    resume: str = cfg_field("auto", "'auto', 'never' or a checkpoint folder")
+    seed: int = cfg_field(0, "seed of pair order and head initialisation")
+    model: ModelConfig = cfg_field(ModelConfig, "backbone (a causal LM gets a fresh scalar head) and length limits")
+    data: PairDataConfig = cfg_field(PairDataConfig, "preference pairs")
+    pairs: MintPairsConfig = cfg_field(MintPairsConfig, "mint data.train from the backbone's own verified samples first")
+    loss: RMLossConfig = cfg_field(RMLossConfig, "Bradley-Terry loss")
+    train: OptimConfig = cfg_field(OptimConfig, "optimisation")
+    eval_every: int = cfg_field(20, "held-out pairwise accuracy every N steps, before step 1 and at the end (0 = off)")
+    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
+    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+
+    def __post_init__(self):
+        if not self.data.train and not self.pairs.data:
+            raise ConfigError("data.train (a pairs file or hub id) or pairs.data (prompts to mint pairs from) is required")
+
+
+@dataclass
+class DPOLossConfig:
+    name: Literal["dpo", "ipo", "simpo", "orpo"] = cfg_field("dpo", "preference loss (rl_reason.algorithms.PREFERENCE_LOSSES); cDPO = dpo with label_smoothing")
+    beta: float = cfg_field(0.1, "inverse temperature (DPO/cDPO/IPO tau; SimPO uses ~2; ORPO lambda)")
+    label_smoothing: float = cfg_field(0.0, "cDPO / SimPO: assumed share of flipped labels")
+    gamma: float = cfg_field(0.5, "SimPO target reward margin")
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.name in ("dpo", "ipo")
+
+
+@dataclass
+class DPOConfig:
+    trainer: Literal["dpo"] = cfg_field("dpo", "which trainer runs this config")
+    output_dir: str = cfg_field("runs/dpo", "run folder: metrics.jsonl, checkpoints/, pairs_iter*/, final/")
+    resume: str = cfg_field("auto", "'auto', 'never' or a checkpoint folder")
+    seed: int = cfg_field(0, "seed of pair order and sampling")
+    model: ModelConfig = cfg_field(ModelConfig, "policy (the reference is a frozen copy of it) and length limits")
+    data: PairDataConfig = cfg_field(PairDataConfig, "preference pairs (ignored for training when pairs.data is set)")
+    pairs: MintPairsConfig = cfg_field(MintPairsConfig, "verifier-filtered pairs from the policy's own samples, minted each iteration")
+    iterations: int = cfg_field(1, "with pairs.data: sample -> pairs -> DPO rounds, each sampling with the newest policy")
+    loss: DPOLossConfig = cfg_field(DPOLossConfig, "preference loss")
+    train: OptimConfig = cfg_field(OptimConfig, "optimisation (train.steps per iteration)")
+    eval_every: int = cfg_field(20, "held-out pair metrics every N steps, before step 1 and at the end (0 = off)")
+    task_eval: TaskEvalConfig = cfg_field(TaskEvalConfig, "held-out task accuracy before training and after each iteration")
+    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
+    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+
+    def __post_init__(self):
+        if not self.data.train and not self.pairs.data:
+            raise ConfigError("data.train (a pairs file or hub id) or pairs.data (prompts to mint pairs from) is required")
+        if self.iterations < 1 or (self.iterations > 1 and not self.pairs.data):
+            raise ConfigError(f"iterations={self.iterations}: must be >= 1, and > 1 needs pairs.data to sample again")
+
+
+@dataclass
+class SFTDataConfig:
+    train: str = cfg_field("", "chat JSONL ('messages' rows) or prompt/completion JSONL, or hub id; empty with rejection_sampling.data")
+    eval_fraction: float = cfg_field(0.05, "share of rows held out for the eval loss")
+    limit: int = cfg_field(0, "use only the first N rows (0 = all)")
+    packing: bool = cfg_field(False, "pack several short examples into one row of model.max_seq_len tokens (no padding waste)")
+
+
+@dataclass
+class SFTConfig:
+    trainer: Literal["sft"] = cfg_field("sft", "which trainer runs this config")
+    output_dir: str = cfg_field("runs/sft", "run folder: metrics.jsonl, checkpoints/, final/")
+    resume: str = cfg_field("auto", "'auto', 'never' or a checkpoint folder")
+    seed: int = cfg_field(0, "seed of example order")
+    model: ModelConfig = cfg_field(ModelConfig, "model and length limits")
+    data: SFTDataConfig = cfg_field(SFTDataConfig, "chat data; the loss covers assistant tokens only")
+    rejection_sampling: MintPairsConfig = cfg_field(
+        MintPairsConfig, "rejection-sampling fine-tuning: sample pairs.n answers per prompt, keep the verified-correct ones as data")
+    train: OptimConfig = cfg_field(OptimConfig, "optimisation")
+    eval_every: int = cfg_field(20, "held-out loss every N steps (0 = off)")
+    task_eval: TaskEvalConfig = cfg_field(TaskEvalConfig, "held-out task accuracy before and after training")
+    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
+    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+
+    def __post_init__(self):
+        if not self.data.train and not self.rejection_sampling.data:
+            raise ConfigError("data.train or rejection_sampling.data is required")
+
+
+@dataclass
+class PPOCriticConfig:
+    init: str = cfg_field("reward_model", "critic weights: 'reward_model', 'actor' (its backbone + a fresh head) or a model path")
+    lr: float = cfg_field(1e-5, "critic AdamW learning rate")
+    value_clip: float = cfg_field(0.2, "value clipping range around the rollout-time values (0 = off)")
+
+
+@dataclass
+class PPORewardModelConfig:
+    path: str = cfg_field("", "trained reward model folder (rl-reason train recipes/rm.yaml writes RUN/final); empty = verifier only")
+    weight: float = cfg_field(1.0, "weight of the RM score in the reward")
+    verifier_weight: float = cfg_field(0.0, "weight of the verifier reward (reward.* weights inside it); RM for style, verifier for correctness")
+
+
+@dataclass
+class GAEConfig:
+    gamma: float = cfg_field(1.0, "discount")
+    lam: float = cfg_field(0.95, "GAE lambda")
+    whiten_advantages: bool = cfg_field(True, "whiten advantages over the batch")
+    kl_in_reward: bool = cfg_field(True, "k1 KL penalty (algorithm.kl_coef) per token in the reward (InstructGPT); false = KL in the loss")
+
+
+@dataclass
+class PPOConfig(GRPOConfig):
+    trainer: Literal["ppo"] = cfg_field("ppo", "which trainer runs this config")
+    output_dir: str = cfg_field("runs/ppo", "run folder: metrics.jsonl, checkpoints/, tensorboard/")
+    critic: PPOCriticConfig = cfg_field(PPOCriticConfig, "value model")
+    reward_model: PPORewardModelConfig = cfg_field(PPORewardModelConfig, "learned reward model and its mix with the verifiers")
+    gae: GAEConfig = cfg_field(GAEConfig, "GAE and the KL penalty's placement")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.reward_model.path and self.reward_model.verifier_weight == 0:
+            raise ConfigError("reward_model.path is empty and reward_model.verifier_weight is 0: there is no reward")
+        if self.critic.init == "reward_model" and not self.reward_model.path:
+            raise ConfigError("critic.init='reward_model' needs reward_model.path (or use critic.init=actor)")
