@@ -198,9 +198,9 @@ class PPOTrainer(GRPOTrainer):
 
     def save(self) -> None:
         with self.timers("checkpoint"):
-            self.checkpoints.save(self.step, self.model, self.tokenizer, self.optimizer, self.scheduler,
-                                  {"sampler": self.sampler.state_dict(), "carried": self.carried,
-                                   "critic": self.critic.state_dict(), "critic_optimizer": self.critic_optimizer.state_dict()})
+            self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
+                                         {"sampler": self.sampler.state_dict(), "carried": self.carried,
+                                           "critic": self.critic.state_dict(), "critic_optimizer": self.critic_optimizer.state_dict()})
 
     def _resume(self) -> None:
         super()._resume()
