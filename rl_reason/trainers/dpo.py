@@ -90,11 +90,8 @@ class DPOTrainer(OfflineTrainer):
     def evaluate(self) -> dict[str, float]:
         if not self.eval_rows:
             return {}
-        self.model.eval()
         sums: dict[str, float] = {}
-        mb = self.cfg.train.micro_batch_size
-        for i in range(0, len(self.eval_rows), mb):
-            chunk = self.eval_rows[i : i + mb]
+        for chunk in self.eval_batches():
             losses, metrics = self.pair_losses(chunk)
             for k, v in {"loss": losses.mean(), **metrics}.items():
                 sums[f"eval/{k}"] = sums.get(f"eval/{k}", 0.0) + float(v) * len(chunk) / len(self.eval_rows)

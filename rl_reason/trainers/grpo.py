@@ -18,7 +18,6 @@ reference model is loaded then).
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections import Counter
@@ -47,8 +46,9 @@ from rl_reason.distributed import setup as dist
 from rl_reason.distributed.engine import build_train_engine
 from rl_reason.io import JsonlAppender, atomic_write_text
 from rl_reason.trainers.common.checkpoint import CheckpointManager
-from rl_reason.trainers.common.metrics import MetricsLogger, truncate_metrics
+from rl_reason.trainers.common.metrics import MetricsLogger
 from rl_reason.trainers.common.sampler import PromptSampler
+from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
 from rl_reason.trainers.grpo_config import GRPOConfig
 from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward
@@ -423,18 +423,15 @@ class GRPOTrainer:
             self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
                                   {"sampler": self.sampler.state_dict(), "carried": self.carried})
 
-    def _resume(self) -> None:
-        mode = self.cfg.resume
-        path = None if mode == "never" else (self.checkpoints.latest() if mode == "auto" else Path(mode))
-        if path is None:
-            truncate_metrics(self.run_dir / "metrics.jsonl", -1)
-            return
-        state = CheckpointManager.load_engine(path, self.train_engine)
-        self.step = int(state["step"])
-        self.sampler.load_state_dict(state["sampler"])
-        self.carried = state["carried"]
-        self.engine.load_state_from(self.model)
-        truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
+    def _resume(self) -> dict[str, Any] | None:
+        """Continue from the checkpoint ``cfg.resume`` names; its trainer state, or None."""
+        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl")
+        if state is not None:
+            self.step = int(state["step"])
+            self.sampler.load_state_dict(state["sampler"])
+            self.carried = state["carried"]
+            self.engine.load_state_from(self.model)
+        return state
 
     def _check_prompt_lengths(self) -> None:
         limit = self.cfg.model.max_prompt_tokens
@@ -494,7 +491,8 @@ def _build_train_engine(model, cfg: GRPOConfig, prompts_per_rank: int):
     return build_train_engine(
         model, cfg.distributed,
         optimizer_fn=lambda params: torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay),
-        scheduler_fn=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg)),
+        scheduler_fn=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_factor(t.steps * t.ppo_epochs * t.mini_batches, t.warmup_steps, t.lr_schedule)),
         micro_batch_size=t.micro_batch_size, grad_accum_steps=_micro_batches_per_update(cfg, prompts_per_rank),
         max_grad_norm=t.max_grad_norm, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay, dtype=cfg.model.dtype)
 
@@ -507,21 +505,6 @@ class _NoMetrics:
 
     def close(self) -> None:
         pass
-
-
-def _lr_lambda(cfg: GRPOConfig):
-    total_updates = cfg.train.steps * cfg.train.ppo_epochs * cfg.train.mini_batches
-    warmup = cfg.train.warmup_steps
-
-    def factor(update: int) -> float:
-        if update < warmup:
-            return (update + 1) / warmup
-        if cfg.train.lr_schedule == "cosine":
-            progress = (update - warmup) / max(1, total_updates - warmup)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        return 1.0
-
-    return factor
 
 
 def train(cfg: GRPOConfig) -> Path:

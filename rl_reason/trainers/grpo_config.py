@@ -96,12 +96,9 @@ class DapoConfig:
 
 
 @dataclass
-class TrainConfig:
-    steps: int = cfg_field(100, "optimizer steps of rollout + update (each step samples prompts_per_step prompts)")
-    prompts_per_step: int = cfg_field(8, "prompts (groups) per step; sequences per step = prompts_per_step * rollout.n")
-    ppo_epochs: int = cfg_field(1, "passes over each rollout batch")
-    mini_batches: int = cfg_field(1, "optimizer updates per epoch; 1 = one update per batch (on-policy)")
-    micro_batch_size: int = cfg_field(8, "sequences per forward/backward (gradient accumulation; does not change the result)")
+class AdamWConfig:
+    """The optimiser fields every trainer's ``train`` section shares (AdamW, LR schedule, clipping)."""
+
     lr: float = cfg_field(1e-6, "AdamW learning rate")
     weight_decay: float = cfg_field(0.0, "AdamW weight decay")
     betas: list[float] = cfg_field([0.9, 0.999], "AdamW betas")
@@ -110,12 +107,27 @@ class TrainConfig:
     max_grad_norm: float = cfg_field(1.0, "gradient clipping norm (0 = off)")
     gradient_checkpointing: bool = cfg_field(False, "recompute activations in backward to save memory")
 
-    def __post_init__(self):
-        for name in ("steps", "prompts_per_step", "ppo_epochs", "mini_batches", "micro_batch_size"):
+    def _check_positive(self, *names: str) -> None:
+        for name in names:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+
+    def __post_init__(self):
         if len(self.betas) != 2:
             raise ConfigError(f"train.betas must have two values, got {self.betas}")
+
+
+@dataclass
+class TrainConfig(AdamWConfig):
+    steps: int = cfg_field(100, "optimizer steps of rollout + update (each step samples prompts_per_step prompts)")
+    prompts_per_step: int = cfg_field(8, "prompts (groups) per step; sequences per step = prompts_per_step * rollout.n")
+    ppo_epochs: int = cfg_field(1, "passes over each rollout batch")
+    mini_batches: int = cfg_field(1, "optimizer updates per epoch; 1 = one update per batch (on-policy)")
+    micro_batch_size: int = cfg_field(8, "sequences per forward/backward (gradient accumulation; does not change the result)")
+
+    def __post_init__(self):
+        self._check_positive("steps", "prompts_per_step", "ppo_epochs", "mini_batches", "micro_batch_size")
+        super().__post_init__()
 
 
 @dataclass

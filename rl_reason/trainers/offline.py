@@ -12,7 +12,7 @@ import random
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ import yaml
 
 from rl_reason.config import to_dict
 from rl_reason.trainers.common.checkpoint import CheckpointManager
-from rl_reason.trainers.common.metrics import MetricsLogger, truncate_metrics
+from rl_reason.trainers.common.metrics import MetricsLogger
 from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
@@ -33,8 +33,8 @@ def seed_everything(seed: int) -> None:
 
 
 class OfflineTrainer:
-    """Subclasses set ``self.model``, ``self.tokenizer``, ``self.train_rows`` before calling
-    ``setup()``, and implement ``micro_loss`` (and optionally ``evaluate``)."""
+    """Subclasses set ``self.model``, ``self.tokenizer``, ``self.train_rows``, ``self.eval_rows``
+    before calling ``setup()``, and implement ``micro_loss`` (and optionally ``evaluate``)."""
 
     name = "offline"
 
@@ -62,6 +62,13 @@ class OfflineTrainer:
 
     def evaluate(self) -> dict[str, float]:
         return {}
+
+    def eval_batches(self) -> Iterator[list[dict[str, Any]]]:
+        """``self.eval_rows`` in micro-batches, with the model in eval mode."""
+        self.model.eval()
+        mb = self.cfg.train.micro_batch_size
+        for i in range(0, len(self.eval_rows), mb):
+            yield self.eval_rows[i : i + mb]
 
     # ------------------------------------------------------------ loop
     def train(self, steps: int | None = None, metrics_offset: int = 0) -> Path:
@@ -138,12 +145,10 @@ class OfflineTrainer:
         return target
 
     def _resume(self) -> None:
-        mode = self.cfg.resume
-        path = None if mode == "never" else (self.checkpoints.latest() if mode == "auto" else Path(mode))
-        if path is None:
-            truncate_metrics(self.run_dir / "metrics.jsonl", -1)
-            return
-        state = CheckpointManager.load(path, self.model, self.optimizer, self.scheduler)
-        self.step = int(state["step"])
-        self.sampler.load_state_dict(state["sampler"])
-        truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
+        from rl_reason.distributed.engine import TorchEngine
+
+        engine = TorchEngine(self.model, self.optimizer, self.scheduler)
+        state = self.checkpoints.resume(self.cfg.resume, engine, self.run_dir / "metrics.jsonl")
+        if state is not None:
+            self.step = int(state["step"])
+            self.sampler.load_state_dict(state["sampler"])

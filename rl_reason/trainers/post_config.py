@@ -11,30 +11,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rl_reason.config import ConfigError, cfg_field
-from rl_reason.trainers.grpo_config import CheckpointConfig, GRPOConfig, LogConfig, ModelConfig
+from rl_reason.trainers.grpo_config import AdamWConfig, CheckpointConfig, GRPOConfig, LogConfig, ModelConfig
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(AdamWConfig):
+    lr: float = cfg_field(1e-5, "AdamW learning rate")
     steps: int = cfg_field(100, "optimizer updates")
     batch_size: int = cfg_field(8, "examples (pairs for RM/DPO) per optimizer update")
     micro_batch_size: int = cfg_field(8, "examples per forward/backward (gradient accumulation; does not change the result)")
-    lr: float = cfg_field(1e-5, "AdamW learning rate")
-    weight_decay: float = cfg_field(0.0, "AdamW weight decay")
-    betas: list[float] = cfg_field([0.9, 0.999], "AdamW betas")
-    warmup_steps: int = cfg_field(0, "linear learning-rate warm-up, in optimizer updates")
-    lr_schedule: Literal["constant", "cosine"] = cfg_field("constant", "learning-rate schedule after warm-up")
-    max_grad_norm: float = cfg_field(1.0, "gradient clipping norm (0 = off)")
-    gradient_checkpointing: bool = cfg_field(False, "recompute activations in backward to save memory")
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "micro_batch_size"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        self._check_positive("steps", "batch_size", "micro_batch_size")
         if self.batch_size % self.micro_batch_size:
             raise ConfigError(f"train.batch_size={self.batch_size} is not a multiple of train.micro_batch_size={self.micro_batch_size}")
-        if len(self.betas) != 2:
-            raise ConfigError(f"train.betas must have two values, got {self.betas}")
+        super().__post_init__()
 
 
 @dataclass

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rl_reason.trainers.common.checkpoint import CheckpointManager
 from rl_reason.trainers.grpo import Batch, GRPOTrainer, step_seed
 from rl_reason.trainers.post_config import PPOConfig
 from rl_reason.trainers.rewards import Scored, VerifierReward
@@ -202,13 +201,12 @@ class PPOTrainer(GRPOTrainer):
                                          {"sampler": self.sampler.state_dict(), "carried": self.carried,
                                            "critic": self.critic.state_dict(), "critic_optimizer": self.critic_optimizer.state_dict()})
 
-    def _resume(self) -> None:
-        super()._resume()
-        if self.step:
-            path = self.checkpoints.latest() if self.cfg.resume == "auto" else Path(self.cfg.resume)
-            state = torch.load(path / "trainer_state.pt", weights_only=False)
+    def _resume(self):
+        state = super()._resume()
+        if state is not None:
             self.critic.load_state_dict(state["critic"])
             self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        return state
 
 
 def train(cfg: PPOConfig) -> Path:

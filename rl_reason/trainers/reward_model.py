@@ -91,14 +91,7 @@ class RewardModelTrainer(OfflineTrainer):
     def evaluate(self) -> dict[str, float]:
         if not self.eval_rows:
             return {}
-        self.model.eval()
-        chosen, rejected = [], []
-        mb = self.cfg.train.micro_batch_size
-        for i in range(0, len(self.eval_rows), mb):
-            c, r = self.rewards(self.eval_rows[i : i + mb])
-            chosen.append(c)
-            rejected.append(r)
-        c, r = torch.cat(chosen), torch.cat(rejected)
+        c, r = (torch.cat(scores) for scores in zip(*(self.rewards(chunk) for chunk in self.eval_batches())))
         return {"eval/accuracy": float((c > r).float().mean()), "eval/margin": float((c - r).mean()),
                 "eval/pairs": float(len(c))}
 

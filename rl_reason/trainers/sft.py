@@ -116,10 +116,9 @@ class SFTTrainer(OfflineTrainer):
     def evaluate(self) -> dict[str, float]:
         if not self.eval_rows:
             return {}
-        self.model.eval()
         nll, tokens = 0.0, 0.0
-        for i in range(0, len(self.eval_rows), self.cfg.train.micro_batch_size):
-            a, b = self.token_loss(self.eval_rows[i : i + self.cfg.train.micro_batch_size])
+        for chunk in self.eval_batches():
+            a, b = self.token_loss(chunk)
             nll, tokens = nll + float(a), tokens + float(b)
         return {"eval/loss": nll / max(tokens, 1.0)}
 

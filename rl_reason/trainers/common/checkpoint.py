@@ -26,6 +26,7 @@ import torch
 
 from rl_reason.distributed.setup import barrier, is_main, rank, world_size
 from rl_reason.io import atomic_dir
+from rl_reason.trainers.common.metrics import truncate_metrics
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
@@ -90,6 +91,18 @@ class CheckpointManager:
             for old in self.steps()[: -self.keep_last]:
                 shutil.rmtree(self.path(old), ignore_errors=True)
         return target
+
+    def resume(self, mode: str, engine, metrics_path: str | os.PathLike) -> dict[str, Any] | None:
+        """Restore the checkpoint ``mode`` names ('auto': the newest here, 'never', or a folder)
+        into ``engine`` and cut ``metrics_path`` back to its step; the trainer state, or None
+        (then the metrics file is emptied: the run starts over)."""
+        path = None if mode == "never" else (self.latest() if mode == "auto" else Path(mode))
+        if path is None:
+            truncate_metrics(Path(metrics_path), -1)
+            return None
+        state = self.load_engine(path, engine)
+        truncate_metrics(Path(metrics_path), int(state["step"]))
+        return state
 
     @staticmethod
     def load(path: str | os.PathLike, model, optimizer, scheduler) -> dict[str, Any]:
