@@ -46,7 +46,7 @@ from rl_reason.distributed import setup as dist
 from rl_reason.distributed.engine import build_train_engine
 from rl_reason.io import JsonlAppender, atomic_write_text
 from rl_reason.trainers.common.checkpoint import CheckpointManager
-from rl_reason.trainers.common.metrics import MetricsLogger
+from rl_reason.trainers.common.metrics import MetricsLogger, NoMetrics
 from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
@@ -126,6 +126,7 @@ class GRPOTrainer:
         else:  # shares the policy module: no copy, nothing to sync
             self.engine = get_engine("hf", model=self.model, tokenizer=self.tokenizer)
         self.train_engine = _build_train_engine(self.model, cfg, self.prompts_per_rank)
+        self.extra_engines: dict[str, Any] = {}  # further trained models checkpointed with the policy (PPO's critic)
         # Each rank draws from its own shard of the prompts (disjoint, seeded, resumable per rank).
         self.prompt_shard = list(range(self.dist.rank, len(self.train_examples), self.dist.world_size))
         self.sampler = PromptSampler(len(self.prompt_shard), cfg.seed)
@@ -145,7 +146,7 @@ class GRPOTrainer:
         if main:
             atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         self.metrics = MetricsLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project,
-                                     to_dict(cfg)) if main else _NoMetrics()
+                                     to_dict(cfg)) if main else NoMetrics()
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.train.steps, initial=self.step, desc="grpo", unit="step", disable=not (cfg.log.progress and main))
@@ -421,11 +422,11 @@ class GRPOTrainer:
     def save(self) -> None:
         with self.timers("checkpoint"):
             self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
-                                  {"sampler": self.sampler.state_dict(), "carried": self.carried})
+                                         {"sampler": self.sampler.state_dict(), "carried": self.carried}, self.extra_engines)
 
     def _resume(self) -> dict[str, Any] | None:
         """Continue from the checkpoint ``cfg.resume`` names; its trainer state, or None."""
-        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl")
+        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl", self.extra_engines)
         if state is not None:
             self.step = int(state["step"])
             self.sampler.load_state_dict(state["sampler"])
@@ -495,16 +496,6 @@ def _build_train_engine(model, cfg: GRPOConfig, prompts_per_rank: int):
             optimizer, lr_factor(t.steps * t.ppo_epochs * t.mini_batches, t.warmup_steps, t.lr_schedule)),
         micro_batch_size=t.micro_batch_size, grad_accum_steps=_micro_batches_per_update(cfg, prompts_per_rank),
         max_grad_norm=t.max_grad_norm, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay, dtype=cfg.model.dtype)
-
-
-class _NoMetrics:
-    """Metric sink of ranks > 0: rank 0 logs the ranks' averaged metrics."""
-
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def train(cfg: GRPOConfig) -> Path:

@@ -1,9 +1,10 @@
 """The loop shared by the offline trainers (reward model, DPO family, SFT).
 
 Each step draws ``train.batch_size`` rows with the resumable ``PromptSampler``, accumulates
-the subclass's loss over micro-batches, and takes one optimizer step in ``optimizer_step``:
-the single place a DeepSpeed engine replaces. Checkpoints, metrics and resume are the GRPO
-trainer's (``trainers.common``).
+the subclass's loss over micro-batches, and takes one optimizer step, all through the
+``rl_reason.distributed`` train engine GRPO uses (``distributed.engine``: torch AdamW or
+DeepSpeed ZeRO). Checkpoints, metrics and resume are the GRPO trainer's (``trainers.common``).
+Several ranks each train on the same rows (correct, averaged gradients, but no speed-up).
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import torch
 import yaml
 
 from rl_reason.config import to_dict
-from rl_reason.trainers.common.checkpoint import CheckpointManager
-from rl_reason.trainers.common.metrics import MetricsLogger
+from rl_reason.distributed import setup as dist
+from rl_reason.distributed.engine import build_train_engine
+from rl_reason.io import atomic_write_text
+from rl_reason.trainers.common.checkpoint import CheckpointManager, shared_atomic_dir
+from rl_reason.trainers.common.metrics import MetricsLogger, NoMetrics
 from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
@@ -46,10 +50,17 @@ class OfflineTrainer:
             raise ValueError(f"{self.name}: no training rows")
         if cfg.train.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
+        self.dist = dist.init_distributed(cfg.distributed.backend, cfg.distributed.timeout_s, cfg.model.device)
         t = cfg.train
-        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=t.lr,
-                                           betas=tuple(t.betas), weight_decay=t.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(t.steps, t.warmup_steps, t.lr_schedule))
+        self.train_engine = build_train_engine(
+            self.model, cfg.distributed,
+            optimizer_fn=lambda params: torch.optim.AdamW([p for p in params if p.requires_grad], lr=t.lr,
+                                                          betas=tuple(t.betas), weight_decay=t.weight_decay),
+            scheduler_fn=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lr_factor(t.steps, t.warmup_steps, t.lr_schedule)),
+            micro_batch_size=t.micro_batch_size, grad_accum_steps=t.batch_size // t.micro_batch_size,
+            max_grad_norm=t.max_grad_norm, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,
+            dtype=cfg.model.dtype)
         self.sampler = PromptSampler(len(self.train_rows), cfg.seed)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
         self.timers = PhaseTimers()
@@ -75,11 +86,14 @@ class OfflineTrainer:
         cfg = self.cfg
         steps = cfg.train.steps if steps is None else steps
         self._resume()
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        self.metrics = MetricsLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project, to_dict(cfg))
+        main = dist.is_main()
+        if main:
+            atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        self.metrics = MetricsLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project,
+                                     to_dict(cfg)) if main else NoMetrics()
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, initial=self.step, desc=self.name, unit="step", disable=not cfg.log.progress)
+        bar = tqdm(total=steps, initial=self.step, desc=self.name, unit="step", disable=not (cfg.log.progress and main))
         try:
             if self.step == 0 and cfg.eval_every:
                 self.metrics.log(0, self.evaluate())
@@ -95,6 +109,7 @@ class OfflineTrainer:
                         stats.update(self.evaluate())
                 stats.update(self.timers.pop())
                 stats["time/step"] = time.perf_counter() - start
+                stats = dist.mean_metrics(stats)
                 self.metrics.log(self.step, stats)
                 if self.step == steps or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                     self.save()
@@ -106,49 +121,35 @@ class OfflineTrainer:
         return self.run_dir
 
     def update(self, rows: list[dict[str, Any]]) -> dict[str, float]:
-        self.optimizer.zero_grad(set_to_none=True)
+        engine = self.train_engine
+        engine.zero_grad()
         sums: Counter[str] = Counter()
         for i in range(0, len(rows), self.cfg.train.micro_batch_size):
             micro = rows[i : i + self.cfg.train.micro_batch_size]
             loss, stats = self.micro_loss(micro)
             weight = len(micro) / len(rows)
-            (loss * weight).backward()
+            engine.backward(loss * weight)
             sums["train/loss"] += float(loss.detach()) * weight
             for k, v in stats.items():
                 sums[k] += float(v) * weight
-        sums["train/grad_norm"] = self.optimizer_step()
-        sums["train/lr"] = self.scheduler.get_last_lr()[0]
+        sums["train/grad_norm"] = engine.step()
+        sums["train/lr"] = engine.lr
         return dict(sums)
-
-    def optimizer_step(self) -> float:
-        """Clip, step, schedule; returns the pre-clip gradient norm."""
-        clip = self.cfg.train.max_grad_norm if self.cfg.train.max_grad_norm > 0 else float("inf")
-        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-        self.optimizer.step()
-        self.scheduler.step()
-        return norm
 
     # ------------------------------------------------------------ checkpoints
     def save(self) -> None:
         with self.timers("checkpoint"):
-            self.checkpoints.save(self.step, self.model, self.tokenizer, self.optimizer, self.scheduler,
-                                  {"sampler": self.sampler.state_dict()})
+            self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer, {"sampler": self.sampler.state_dict()})
 
     def save_final(self, folder: str = "final") -> Path:
         """The trained model as a plain HF folder (what `rl-reason score`, PPO and eval load)."""
-        from rl_reason.io import atomic_dir
-
         target = self.run_dir / folder
-        with atomic_dir(target) as tmp:
-            self.model.save_pretrained(tmp, safe_serialization=True)
-            self.tokenizer.save_pretrained(tmp)
+        with shared_atomic_dir(target) as tmp:
+            self.train_engine.export_model(tmp, self.tokenizer)
         return target
 
     def _resume(self) -> None:
-        from rl_reason.distributed.engine import TorchEngine
-
-        engine = TorchEngine(self.model, self.optimizer, self.scheduler)
-        state = self.checkpoints.resume(self.cfg.resume, engine, self.run_dir / "metrics.jsonl")
+        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl")
         if state is not None:
             self.step = int(state["step"])
             self.sampler.load_state_dict(state["sampler"])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rl_reason.config import ConfigError, cfg_field
+from rl_reason.distributed.config import DistributedConfig
 from rl_reason.trainers.grpo_config import AdamWConfig, CheckpointConfig, GRPOConfig, LogConfig, ModelConfig
 
 
@@ -87,6 +88,7 @@ class RewardModelConfig:
     eval_every: int = cfg_field(20, "held-out pairwise accuracy every N steps, before step 1 and at the end (0 = off)")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
     checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+    distributed: DistributedConfig = cfg_field(DistributedConfig, "optimizer engine: torch AdamW or DeepSpeed ZeRO (as in GRPO)")
 
     def __post_init__(self):
         if not self.data.train and not self.pairs.data:
@@ -121,6 +123,7 @@ class DPOConfig:
     task_eval: TaskEvalConfig = cfg_field(TaskEvalConfig, "held-out task accuracy before training and after each iteration")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
     checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+    distributed: DistributedConfig = cfg_field(DistributedConfig, "optimizer engine: torch AdamW or DeepSpeed ZeRO (as in GRPO)")
 
     def __post_init__(self):
         if not self.data.train and not self.pairs.data:
@@ -152,6 +155,7 @@ class SFTConfig:
     task_eval: TaskEvalConfig = cfg_field(TaskEvalConfig, "held-out task accuracy before and after training")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
     checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+    distributed: DistributedConfig = cfg_field(DistributedConfig, "optimizer engine: torch AdamW or DeepSpeed ZeRO (as in GRPO)")
 
     def __post_init__(self):
         if not self.data.train and not self.rejection_sampling.data:

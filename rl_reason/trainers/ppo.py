@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rl_reason.trainers.grpo import Batch, GRPOTrainer, step_seed
+from rl_reason.distributed.engine import build_train_engine
+from rl_reason.trainers.grpo import Batch, GRPOTrainer, _micro_batches_per_update, step_seed
 from rl_reason.trainers.post_config import PPOConfig
 from rl_reason.trainers.rewards import Scored, VerifierReward
 
@@ -89,7 +90,15 @@ class PPOTrainer(GRPOTrainer):
             self.critic, _ = load_scalar_model(cfg.reward_model.path if init == "reward_model" else init,
                                                dtype=cfg.model.dtype, device=cfg.model.device)
         self.critic.eval()  # no dropout: values at rollout time and in the update are the same function
-        self.critic_optimizer = torch.optim.AdamW(self.critic.parameters(), lr=cfg.critic.lr)
+        t = cfg.train
+        # AdamW's default weight decay (0.01) and no LR schedule, as the critic always had.
+        self.critic_engine = build_train_engine(
+            self.critic, cfg.distributed, optimizer_fn=lambda params: torch.optim.AdamW(params, lr=cfg.critic.lr),
+            scheduler_fn=None, micro_batch_size=t.micro_batch_size,
+            grad_accum_steps=_micro_batches_per_update(cfg, self.prompts_per_rank), max_grad_norm=t.max_grad_norm,
+            lr=cfg.critic.lr, betas=(0.9, 0.999), weight_decay=0.01, dtype=cfg.model.dtype)
+        self.critic = self.critic_engine.module
+        self.extra_engines["critic"] = self.critic_engine
         self.old_values = self.returns = self.kl_ref = None
 
     # ------------------------------------------------------------ values, KL, GAE
@@ -159,29 +168,29 @@ class PPOTrainer(GRPOTrainer):
             for mini in order.tensor_split(cfg.train.mini_batches):
                 if mini.numel() == 0:
                     continue
-                self.critic_optimizer.zero_grad(set_to_none=True)
+                self.critic_engine.zero_grad()
                 n_tokens = batch.response_mask[mini].sum()
-                for micro in mini.split(cfg.train.micro_batch_size):
+                micros = list(mini.split(cfg.train.micro_batch_size))
+                n_local = len(micros)
+                # As in the actor's update: a short batch repeats its last micro-batch with weight 0.
+                micros += [micros[-1]] * (_micro_batches_per_update(cfg, self.prompts_per_rank) - n_local)
+                for j, micro in enumerate(micros):
                     mask = batch.response_mask[micro]
                     values = token_values(self.critic, batch.input_ids[micro], batch.attention_mask[micro], batch.response_length)
                     loss_mat, m = clipped_value_loss(values=values, old_values=self.old_values[micro],
                                                      returns=self.returns[micro], response_mask=mask, clip_range=clip)
                     loss = aggregate_loss(loss_mat, mask, "token-mean", global_num_tokens=n_tokens)
-                    loss.backward()
+                    if j >= n_local:
+                        self.critic_engine.backward(loss * 0.0)
+                        continue
+                    self.critic_engine.backward(loss)
                     sums["critic/value_loss"] += float(loss.detach())
                     sums["critic/value_clip_frac"] += float(m["value_clip_frac"]) * float(mask.sum()) / float(n_tokens.clamp(min=1))
-                sums["critic/grad_norm"] += self.critic_step()
+                sums["critic/grad_norm"] += self.critic_engine.step()
                 updates += 1
         return {k: v / max(updates, 1) for k, v in sums.items()}
 
-    def critic_step(self) -> float:
-        """The critic's one optimizer step (a DeepSpeed engine replaces it)."""
-        clip = self.cfg.train.max_grad_norm if self.cfg.train.max_grad_norm > 0 else float("inf")
-        norm = float(torch.nn.utils.clip_grad_norm_(self.critic.parameters(), clip))
-        self.critic_optimizer.step()
-        return norm
-
-    # ------------------------------------------------------------ metrics, checkpoints
+    # ------------------------------------------------------------ metrics
     def reward_metrics(self, groups) -> dict[str, float]:
         out = super().reward_metrics(groups)
         rm = np.array([s.rm_score for g in groups for s in g.scored], dtype=float)
@@ -194,19 +203,6 @@ class PPOTrainer(GRPOTrainer):
         if len(ver):
             out["verifier/score_mean"] = float(ver.mean())
         return out
-
-    def save(self) -> None:
-        with self.timers("checkpoint"):
-            self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
-                                         {"sampler": self.sampler.state_dict(), "carried": self.carried,
-                                           "critic": self.critic.state_dict(), "critic_optimizer": self.critic_optimizer.state_dict()})
-
-    def _resume(self):
-        state = super()._resume()
-        if state is not None:
-            self.critic.load_state_dict(state["critic"])
-            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        return state
 
 
 def train(cfg: PPOConfig) -> Path:

@@ -96,6 +96,46 @@ def test_reward_model_learns_pairs_saves_and_resumes_exactly(tmp_path):
         torch.testing.assert_close(t2.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
 
 
+class _RecordingEngine:
+    """Delegates to the trainer's real train engine and records the calls."""
+
+    def __init__(self, engine):
+        self.engine, self.calls = engine, []
+
+    def __getattr__(self, name):
+        attr = getattr(self.engine, name)
+        if name in ("zero_grad", "backward", "step"):
+            def recorded(*args):
+                self.calls.append(name)
+                return attr(*args)
+            return recorded
+        return attr
+
+
+def test_offline_loop_steps_through_the_distributed_train_engine(tmp_path):
+    from rl_reason.distributed.engine import TorchEngine
+    from rl_reason.trainers.reward_model import RewardModelTrainer
+
+    data = _pairs(tmp_path / "pairs.jsonl", 12)
+    extra = [f"data.train={data}", "train.steps=2", "train.batch_size=4", "train.micro_batch_size=2", "train.lr=1e-3",
+             "train.warmup_steps=3", "eval_every=0", "checkpoint.every=1"]
+    lm, tok = tiny_model(seed=0)
+    t = RewardModelTrainer(_base(tmp_path, RewardModelConfig, extra), scalar_model_from_lm(lm), tok)
+    assert isinstance(t.train_engine, TorchEngine) and t.train_engine.module is t.model
+    t.train_engine = recorder = _RecordingEngine(t.train_engine)
+    start = _params(t.model)
+    t.train()
+    # One zero_grad, batch_size / micro_batch_size backward passes and one step per update.
+    assert recorder.calls == ["zero_grad", "backward", "backward", "step"] * 2
+    assert any(not torch.equal(start[k], v) for k, v in t.model.state_dict().items())
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    # The engine's LR scheduler: after update u the rate for update u + 1 is logged, (u + 1) / 3 of lr.
+    assert [r["train/lr"] for r in rows] == pytest.approx([2e-3 / 3, 1e-3])
+    assert (tmp_path / "run" / "checkpoints" / "step_000002" / "optimizer.pt").is_file()
+    cfg = _base(tmp_path, SFTConfig, ["data.train=x.jsonl", "distributed.engine=deepspeed"])
+    assert cfg.distributed.engine == "deepspeed"
+
+
 @pytest.mark.parametrize("loss", ["dpo", "ipo", "simpo", "orpo"])
 def test_dpo_family_step_changes_policy_with_finite_losses(tmp_path, loss):
     from rl_reason.trainers.dpo import DPOTrainer

@@ -7,6 +7,7 @@ Layout of ``<run>/checkpoints/step_000040/``:
   ``trainer_state.pt`` step, sampler position, dynamic-sampling buffer, anything else the trainer adds
   ``rank_N/``        rng.pt and trainer_state.pt of data-parallel rank N > 0
   ``deepspeed/``     DeepSpeed's own checkpoint (per-rank optimizer shards) under that engine
+  ``critic/``        the same for each further engine a trainer has (PPO's critic)
 Each folder is written through ``rl_reason.io.atomic_dir``: a crash mid-save leaves the
 previous checkpoint intact, and only complete folders are ever found by ``latest()``.
 """
@@ -72,17 +73,23 @@ class CheckpointManager:
 
         return self.save_engine(step, TorchEngine(model, optimizer, scheduler), tokenizer, trainer_state)
 
-    def save_engine(self, step: int, engine, tokenizer, trainer_state: dict[str, Any]) -> Path:
+    def save_engine(self, step: int, engine, tokenizer, trainer_state: dict[str, Any],
+                    extra_engines: dict[str, Any] | None = None) -> Path:
         """Save through a ``rl_reason.distributed`` engine; a collective when several ranks run.
 
         Rank 0 owns the folder and the HF model; every rank writes its own RNG and trainer state
         (``rank_N/`` for N > 0: samplers and buffers are per rank) and, under DeepSpeed, its
         optimizer shard. The folder is renamed into place only after every rank has written.
+        ``extra_engines`` (e.g. PPO's critic) are saved the same way under ``<name>/``.
         """
         target = self.path(step)
-        with _shared_atomic_dir(target) as tmp:
+        with shared_atomic_dir(target) as tmp:
             engine.export_model(tmp / "model", tokenizer)
             engine.save_state(tmp)
+            for name, other in (extra_engines or {}).items():
+                (tmp / name).mkdir(exist_ok=True)
+                other.export_model(tmp / name / "model")
+                other.save_state(tmp / name)
             own = tmp / _rank_dir(rank())
             own.mkdir(exist_ok=True)
             torch.save(rng_state(), own / "rng.pt")
@@ -92,7 +99,8 @@ class CheckpointManager:
                 shutil.rmtree(self.path(old), ignore_errors=True)
         return target
 
-    def resume(self, mode: str, engine, metrics_path: str | os.PathLike) -> dict[str, Any] | None:
+    def resume(self, mode: str, engine, metrics_path: str | os.PathLike,
+               extra_engines: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Restore the checkpoint ``mode`` names ('auto': the newest here, 'never', or a folder)
         into ``engine`` and cut ``metrics_path`` back to its step; the trainer state, or None
         (then the metrics file is emptied: the run starts over)."""
@@ -100,7 +108,7 @@ class CheckpointManager:
         if path is None:
             truncate_metrics(Path(metrics_path), -1)
             return None
-        state = self.load_engine(path, engine)
+        state = self.load_engine(path, engine, extra_engines)
         truncate_metrics(Path(metrics_path), int(state["step"]))
         return state
 
@@ -112,8 +120,9 @@ class CheckpointManager:
         return CheckpointManager.load_engine(path, TorchEngine(model, optimizer, scheduler))
 
     @staticmethod
-    def load_engine(path: str | os.PathLike, engine) -> dict[str, Any]:
-        """Restore this rank's weights, optimizer, scheduler and RNG; return its trainer state."""
+    def load_engine(path: str | os.PathLike, engine, extra_engines: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Restore this rank's weights, optimizer, scheduler and RNG (and those of
+        ``extra_engines``, saved under ``<name>/``); return its trainer state."""
         path = Path(path)
         own = path / _rank_dir(rank())
         if not (path / "trainer_state.pt").is_file():
@@ -122,6 +131,8 @@ class CheckpointManager:
         if saved_world != world_size() or not (own / "trainer_state.pt").is_file():
             raise ValueError(f"{path} was saved by {saved_world} rank(s); resume it with the same number, not {world_size()}")
         engine.load_state(path, path / "model")
+        for name, other in (extra_engines or {}).items():
+            other.load_state(path / name, path / name / "model")
         set_rng_state(torch.load(own / "rng.pt", weights_only=False))
         return torch.load(own / "trainer_state.pt", weights_only=False)
 
@@ -132,7 +143,7 @@ def _rank_dir(rank_: int) -> str:
 
 
 @contextlib.contextmanager
-def _shared_atomic_dir(target: Path) -> Iterator[Path]:
+def shared_atomic_dir(target: Path) -> Iterator[Path]:
     """``atomic_dir`` shared by all ranks: rank 0 creates and finally renames the temporary
     folder; barriers make every rank see it before writing and finish before the rename."""
     with contextlib.ExitStack() as stack:

@@ -71,3 +71,13 @@ class MetricsLogger:
             self.tb.close()
         if self.wandb_run is not None:
             self.wandb_run.finish()
+
+
+class NoMetrics:
+    """Metric sink of ranks > 0: rank 0 logs the ranks' averaged metrics."""
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
