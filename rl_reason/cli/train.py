@@ -70,7 +70,10 @@ def handle(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return 0
     run_dir = _resolve(TRAINERS[name][1])(cfg)
-    print(f"done: metrics in {run_dir}/metrics.jsonl; plot them with `rl-reason report {run_dir}`")
+    from rl_reason.distributed.setup import is_main
+
+    if is_main():  # one closing line per run, not one per data-parallel rank
+        print(f"done: metrics in {run_dir}/metrics.jsonl; plot them with `rl-reason report {run_dir}`")
     return 0
 
 

@@ -149,7 +149,7 @@ class GRPOTrainer:
                                      to_dict(cfg)) if main else NoMetrics()
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.train.steps, initial=self.step, desc="grpo", unit="step", disable=not (cfg.log.progress and main))
+        bar = tqdm(total=cfg.train.steps, initial=self.step, desc=cfg.trainer, unit="step", disable=not (cfg.log.progress and main))
         try:
             if self.step == 0 and cfg.eval.every:
                 self.metrics.log(0, self.evaluate())
