@@ -1,7 +1,10 @@
 """A generated arithmetic task with exact integer answers: the quickstart's training set.
 
 Problems are drawn from a seeded generator; the train and held-out splits never share a
-problem (each split draws from its own disjoint set of canonical problem keys).
+problem (each split draws from its own disjoint set of canonical problem keys). The defaults
+(addition and subtraction of numbers up to 30) are sized for the bundled SmolLM2-135M: it starts
+near 10% greedy accuracy there, low enough to leave room and high enough that groups carry
+signal; multiplication and larger operands are options.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ def make_arithmetic(
     n: int,
     split: str = "train",
     seed: int = 0,
-    max_operand: int = 99,
-    operations: tuple[str, ...] = OPERATIONS,
+    max_operand: int = 30,
+    operations: tuple[str, ...] = ("+", "-"),
 ) -> list[Example]:
     """``n`` problems of the given split (``train`` or ``heldout``) as Examples.
 

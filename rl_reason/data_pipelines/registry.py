@@ -21,7 +21,7 @@ from rl_reason.io import JsonlError, read_jsonl
 
 DATA_DIR_ENV = "RL_REASON_DATA_DIR"
 PROMPT_KEYS = ("prompt", "problem", "question")
-ARITHMETIC_DEFAULT_SIZE = {"train": 2000, "heldout": 200}
+ARITHMETIC_DEFAULT_SIZE = {"train": 1000, "heldout": 200}
 
 
 @dataclass(frozen=True)
