@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from rl_reason.algorithms import (
     ADVANTAGES,
@@ -41,12 +40,11 @@ from rl_reason.algorithms import (
     step_normalisers,
     truncated_is_weights,
 )
-from rl_reason.config import to_dict
 from rl_reason.distributed import setup as dist
 from rl_reason.distributed.engine import build_train_engine
-from rl_reason.io import JsonlAppender, atomic_write_text
+from rl_reason.io import JsonlAppender
 from rl_reason.trainers.common.checkpoint import CheckpointManager
-from rl_reason.trainers.common.metrics import MetricsLogger, NoMetrics
+from rl_reason.trainers.common.metrics import open_run_logs
 from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
@@ -143,10 +141,7 @@ class GRPOTrainer:
         cfg = self.cfg
         self._resume()
         main = dist.is_main()
-        if main:
-            atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        self.metrics = MetricsLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project,
-                                     to_dict(cfg)) if main else NoMetrics()
+        self.metrics = open_run_logs(self.run_dir, cfg, main)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.train.steps, initial=self.step, desc=cfg.trainer, unit="step", disable=not (cfg.log.progress and main))

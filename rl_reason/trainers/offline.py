@@ -17,14 +17,11 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-import yaml
 
-from rl_reason.config import to_dict
 from rl_reason.distributed import setup as dist
 from rl_reason.distributed.engine import build_train_engine
-from rl_reason.io import atomic_write_text
 from rl_reason.trainers.common.checkpoint import CheckpointManager, shared_atomic_dir
-from rl_reason.trainers.common.metrics import MetricsLogger, NoMetrics
+from rl_reason.trainers.common.metrics import open_run_logs
 from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
@@ -87,10 +84,7 @@ class OfflineTrainer:
         steps = cfg.train.steps if steps is None else steps
         self._resume()
         main = dist.is_main()
-        if main:
-            atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        self.metrics = MetricsLogger(self.run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project,
-                                     to_dict(cfg)) if main else NoMetrics()
+        self.metrics = open_run_logs(self.run_dir, cfg, main)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, initial=self.step, desc=self.name, unit="step", disable=not (cfg.log.progress and main))

@@ -81,3 +81,17 @@ class NoMetrics:
 
     def close(self) -> None:
         pass
+
+
+def open_run_logs(run_dir: Path, cfg: Any, main: bool) -> MetricsLogger | NoMetrics:
+    """Start a run's logs: rank 0 writes the resolved ``config.yaml`` and gets the real sinks
+    (``cfg.log``: tensorboard, wandb, wandb_project); other ranks get a ``NoMetrics``."""
+    if not main:
+        return NoMetrics()
+    import yaml
+
+    from rl_reason.config import to_dict
+
+    config = to_dict(cfg)
+    atomic_write_text(Path(run_dir) / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    return MetricsLogger(run_dir, cfg.log.tensorboard, cfg.log.wandb, cfg.log.wandb_project, config)
