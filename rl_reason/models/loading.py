@@ -137,3 +137,18 @@ def load_model(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device).eval(), tokenizer
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Zero every dropout of a transformers model, so training mode computes what eval mode does.
+
+    RL needs old and new log-probs from one deterministic function; transformers only applies
+    activation checkpointing in training mode, so a checkpointed policy trains in training mode
+    with its dropout switched off (``nn.Dropout`` modules and the attention modules'
+    ``attention_dropout`` attribute, which Llama/Qwen2-style attention reads at call time).
+    """
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = 0.0

@@ -9,12 +9,20 @@ T=1024, V=49k (and twice that for backward). Here the decoder runs once to (B, T
 valid response positions are projected to the vocabulary, ``chunk_size`` tokens at a time, and
 under autograd each chunk is recomputed in backward (activation checkpointing), so peak memory
 is O(chunk_size * V) instead of O(B * T * V).
+
+Two savings that leave the numbers unchanged (to fp rounding): columns that are padding in every
+row are cut off before the forward, and with ``prompt_index`` rows that share a prompt (a GRPO
+group: n responses to one prompt) run that prompt through the decoder once; its keys/values are
+then gathered to every row (``DynamicCache.batch_select_indices``, differentiable, so gradients
+from all the group's responses sum into the one prompt forward). With a prompt of P tokens, n
+responses of R tokens, the decoder sees P + n*R tokens per group instead of n*(P + R).
 """
 
 from __future__ import annotations
 
 import torch
 from torch.utils.checkpoint import checkpoint
+from transformers import DynamicCache
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -69,6 +77,7 @@ def token_logprobs(
     temperature: float = 1.0,
     with_entropy: bool = False,
     chunk_size: int = 1024,
+    prompt_index: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probs of the response tokens (the last ``response_length`` columns) under ``model``.
 
@@ -80,6 +89,10 @@ def token_logprobs(
         temperature: logits are divided by it, as at sampling time (must be > 0).
         with_entropy: also return the entropy of each predicted distribution.
         chunk_size: response tokens projected to the vocabulary at once (memory bound).
+        prompt_index: (B,) integer id of each row's prompt; rows with equal ids must have equal
+            prompt columns (checked), and their prompt is run once. None: every row on its own.
+            Needs a decoder that takes ``past_key_values`` and a model without activation
+            checkpointing in training mode (transformers drops the cache there).
 
     Returns:
         ``(logprobs, entropy)``, each (B, R) float32; ``entropy`` is None unless asked. Padding
@@ -91,12 +104,19 @@ def token_logprobs(
         raise ValueError(f"response_length {response_length} must be in [1, {input_ids.shape[1] - 1}]")
     if input_ids.shape != attention_mask.shape:
         raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} differ")
+    if prompt_index is not None and prompt_index.shape != input_ids.shape[:1]:
+        raise ValueError(f"prompt_index has shape {tuple(prompt_index.shape)}, expected ({input_ids.shape[0]},)")
+    full_response_length = response_length
+    input_ids, attention_mask, response_length = _trim_padding(input_ids, attention_mask, response_length)
     decoder, lm_head = model.get_decoder(), model.get_output_embeddings()
-    hidden = decoder(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
-    ).last_hidden_state
-    # The hidden state at column t predicts the token at column t+1.
-    hidden = hidden[:, -response_length - 1 : -1]
+    if prompt_index is None:
+        hidden = decoder(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
+        ).last_hidden_state
+        # The hidden state at column t predicts the token at column t+1.
+        hidden = hidden[:, -response_length - 1 : -1]
+    else:
+        hidden = _shared_prompt_hidden(model, decoder, input_ids, attention_mask, response_length, prompt_index)
     targets = input_ids[:, -response_length:]
     valid = attention_mask[:, -response_length:].bool()
     flat_hidden, flat_targets = hidden[valid], targets[valid]
@@ -116,6 +136,59 @@ def token_logprobs(
         out = torch.zeros(valid.shape, dtype=torch.float32, device=input_ids.device)
         if chunks:
             out = out.masked_scatter(valid, torch.cat(chunks))
-        return out
+        # Back to the caller's R columns (trailing all-padding columns were trimmed).
+        return torch.nn.functional.pad(out, (0, full_response_length - response_length))
 
     return scatter(logprob_chunks), scatter(entropy_chunks) if with_entropy else None
+
+
+def _trim_padding(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, response_length: int
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Drop leading prompt columns and trailing response columns that are padding in every row.
+
+    At least one prompt column and one response column stay, so the shapes remain valid.
+    """
+    prompt_length = input_ids.shape[1] - response_length
+    used_prompt = attention_mask[:, :prompt_length].any(0).nonzero()
+    first = min(int(used_prompt[0]), prompt_length - 1) if len(used_prompt) else prompt_length - 1
+    used_response = attention_mask[:, prompt_length:].any(0).nonzero()
+    kept_response = int(used_response[-1]) + 1 if len(used_response) else 1
+    end = prompt_length + kept_response
+    return input_ids[:, first:end], attention_mask[:, first:end], kept_response
+
+
+def _shared_prompt_hidden(
+    model: torch.nn.Module,
+    decoder: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    response_length: int,
+    prompt_index: torch.Tensor,
+) -> torch.Tensor:
+    """(B, R, H) hidden states that predict the response tokens, each distinct prompt run once."""
+    B, T = input_ids.shape
+    P = T - response_length
+    _, inverse = torch.unique(prompt_index, return_inverse=True)
+    rows = torch.arange(B, device=input_ids.device)
+    # The first row of each prompt id stands for all its rows (amin: deterministic).
+    first = torch.full((int(inverse.max()) + 1,), B, device=input_ids.device).scatter_reduce(0, inverse, rows, "amin")
+    prompt_ids, prompt_mask = input_ids[first, :P], attention_mask[first, :P]
+    if not (torch.equal(prompt_ids[inverse], input_ids[:, :P]) and torch.equal(prompt_mask[inverse], attention_mask[:, :P])):
+        raise ValueError("token_logprobs: rows with the same prompt_index have different prompt tokens or masks")
+    positions = position_ids_from_mask(attention_mask)
+    cache = DynamicCache(config=model.config)
+    prompt_hidden = decoder(
+        input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions[first, :P],
+        past_key_values=cache, use_cache=True,
+    ).last_hidden_state
+    if cache.get_seq_length() != P:
+        raise RuntimeError("token_logprobs: the decoder kept no key/value cache (activation checkpointing in "
+                           "training mode drops it); call without prompt_index")
+    cache.batch_select_indices(inverse)
+    response_hidden = decoder(
+        input_ids=input_ids[:, P:], attention_mask=attention_mask, position_ids=positions[:, P:],
+        past_key_values=cache, use_cache=True,
+    ).last_hidden_state
+    # The last prompt column predicts response token 0; response column t predicts token t+1.
+    return torch.cat([prompt_hidden[inverse, -1:], response_hidden[:, :-1]], dim=1)

@@ -90,6 +90,18 @@ class Batch:
         return {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}
 
 
+def grouped_permutation(group_ids: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Row indices in a random order of groups, each group's rows together.
+
+    Micro-batches cut from it hold whole groups (when their size is a multiple of the group
+    size), so a shared-prompt forward runs each prompt once; the loss does not depend on how rows
+    are split into micro-batches, only the shuffling of groups across mini-batches matters.
+    """
+    groups = torch.unique(group_ids)
+    shuffled = groups[torch.randperm(len(groups), generator=generator).to(groups.device)]
+    return torch.cat([(group_ids == g).nonzero().flatten() for g in shuffled]) if len(groups) else group_ids.new_zeros(0)
+
+
 def step_seed(seed: int, step: int, round_: int) -> int:
     """Sampling seed of one rollout round: a resumed run regenerates exactly what it would have."""
     return (seed * 1_000_003 + step * 101 + round_) % (2**31 - 1)
@@ -295,8 +307,10 @@ class GRPOTrainer:
         from rl_reason.models import token_logprobs
 
         rows = batch.rows(index)
+        t = self.cfg.train
+        shared = batch.group_ids[index] if t.share_prompt_forward and not t.gradient_checkpointing else None
         return token_logprobs(model, rows["input_ids"], rows["attention_mask"], response_length=batch.response_length,
-                              temperature=self.cfg.rollout.temperature, with_entropy=with_entropy)
+                              temperature=self.cfg.rollout.temperature, with_entropy=with_entropy, prompt_index=shared)
 
     @torch.no_grad()
     def reference_logprobs(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -344,7 +358,7 @@ class GRPOTrainer:
         # On-policy (one update per batch): the update's forward is also the "old" policy.
         on_policy_logprobs = torch.zeros_like(batch.response_mask) if old_logprobs is None else None
         for _ in range(cfg.train.ppo_epochs):
-            order = torch.randperm(B, generator=gen).to(batch.input_ids.device)
+            order = grouped_permutation(batch.group_ids, gen)
             for mini in order.tensor_split(cfg.train.mini_batches):
                 self.train_engine.zero_grad()
                 micros = list(mini.split(cfg.train.micro_batch_size))
@@ -452,7 +466,7 @@ def _seed_everything(seed: int) -> None:
 
 
 def _load_policy(cfg: GRPOConfig):
-    from rl_reason.models import load_model, tiny_model
+    from rl_reason.models import disable_dropout, load_model, tiny_model
 
     if cfg.model.name.startswith("tiny:"):  # random-initialised test model, e.g. "tiny:llama"
         model, tokenizer = tiny_model(arch=cfg.model.name.removeprefix("tiny:"), seed=cfg.seed)
@@ -462,7 +476,10 @@ def _load_policy(cfg: GRPOConfig):
     # No dropout in RL: old and new log-probs must come from the same deterministic function.
     model.eval()
     if cfg.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # transformers checkpoints layers only in training mode: train there, with dropout zeroed.
+        disable_dropout(model)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.train()
     return model, tokenizer
 
 

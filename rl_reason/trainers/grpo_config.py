@@ -124,6 +124,10 @@ class TrainConfig(AdamWConfig):
     ppo_epochs: int = cfg_field(1, "passes over each rollout batch")
     mini_batches: int = cfg_field(1, "optimizer updates per epoch; 1 = one update per batch (on-policy)")
     micro_batch_size: int = cfg_field(8, "sequences per forward/backward (gradient accumulation; does not change the result)")
+    share_prompt_forward: bool = cfg_field(
+        True, "micro-batches hold whole groups and run each prompt through the model once, its keys/values reused by "
+              "all the group's responses (same loss to fp rounding, fewer FLOPs); ignored with gradient_checkpointing, "
+              "which cannot keep a cache")
 
     def __post_init__(self):
         self._check_positive("steps", "prompts_per_step", "ppo_epochs", "mini_batches", "micro_batch_size")

@@ -32,6 +32,7 @@ def global_batch(step: int) -> Batch:
     g = torch.Generator().manual_seed(step)
     rows = GROUPS * N
     input_ids = torch.randint(3, 250, (rows, PROMPT + RESPONSE), generator=g)
+    input_ids[:, :PROMPT] = input_ids[::N, :PROMPT].repeat_interleave(N, dim=0)  # a group shares its prompt
     mask = torch.tensor([[1.0] * n + [0.0] * (RESPONSE - n) for n in LENGTHS])
     attention = torch.cat([torch.ones(rows, PROMPT, dtype=torch.long), mask.long()], 1)
     scores = torch.rand(rows, generator=g)

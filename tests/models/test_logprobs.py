@@ -69,6 +69,64 @@ def test_gradients_match_naive_with_chunk_recomputation():
     assert logp.requires_grad and all(g.abs().sum() > 0 for g in grads)
 
 
+def make_grouped_batch(vocab_size, seed=0, extra_pad=(2, 3)):
+    """Three prompts (5, 3, 7 tokens) with three responses each (1-6 tokens), rows shuffled, and
+    ``extra_pad`` all-padding columns added before the prompts and after the responses."""
+    gen = torch.Generator().manual_seed(seed)
+    tokens = lambda n: torch.randint(3, vocab_size, (n,), generator=gen).tolist()  # noqa: E731
+    prompts = [tokens(5), tokens(3), tokens(7)]
+    rows = [(g, prompts[g], tokens(1 + (3 * j + g) % 6)) for g in range(3) for j in range(3)]
+    rows = [rows[i] for i in torch.randperm(len(rows), generator=gen).tolist()]
+    ids, mask, R = pack_sequences([p for _, p, _ in rows], [r for _, _, r in rows])
+    left, right = extra_pad
+    ids, mask = (torch.nn.functional.pad(t, (left, right)) for t in (ids, mask))
+    return ids, mask, R + right, torch.tensor([g for g, _, _ in rows])
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_shared_prompt_forward_matches_naive_values_and_gradients(arch):
+    """Each prompt run once, its cache gathered to its rows: same log-probs, entropies and
+    gradients as the full forward of every row (the prompt's gradient sums over its rows)."""
+    model, tokenizer = tiny_model(arch, seed=6)
+    ids, mask, R, groups = make_grouped_batch(len(tokenizer), seed=7)
+    logp, ent = token_logprobs(model, ids, mask, R, with_entropy=True, prompt_index=groups, chunk_size=5)
+    (logp.sum() + 0.1 * ent.sum()).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    ref_logp, ref_ent = naive_logprobs(model, ids, mask, R)
+    (ref_logp.sum() + 0.1 * ref_ent.sum()).backward()
+    assert logp.shape == (9, R)
+    torch.testing.assert_close(logp, ref_logp, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ent, ref_ent, atol=1e-5, rtol=1e-5)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, atol=1e-5, rtol=1e-4, msg=name)
+    assert (logp[:, -3:] == 0).all()  # trimmed padding columns come back as zeros
+
+
+def test_shared_prompt_forward_runs_each_prompt_once():
+    model, tokenizer = tiny_model("llama", seed=8)
+    ids, mask, R, groups = make_grouped_batch(len(tokenizer), seed=9, extra_pad=(0, 0))
+    seen = []
+    hook = model.get_decoder().register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs["input_ids"].shape),
+                                                     with_kwargs=True)
+    with torch.no_grad():
+        token_logprobs(model, ids, mask, R, prompt_index=groups)
+    hook.remove()
+    P = ids.shape[1] - R
+    assert seen == [(3, P), (9, R)]
+
+
+def test_shared_prompt_forward_refuses_rows_whose_prompts_differ():
+    model, tokenizer = tiny_model("llama")
+    ids, mask, R, groups = make_grouped_batch(len(tokenizer))
+    wrong = groups.clone()
+    wrong[0] = (groups[0] + 1) % 3
+    with pytest.raises(ValueError, match="different prompt"):
+        token_logprobs(model, ids, mask, R, prompt_index=wrong)
+    with pytest.raises(ValueError, match="prompt_index has shape"):
+        token_logprobs(model, ids, mask, R, prompt_index=groups[:-1])
+
+
 def test_bad_arguments_are_named():
     model, tokenizer = tiny_model("llama")
     ids, mask, R = make_batch(len(tokenizer))

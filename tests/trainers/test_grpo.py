@@ -13,7 +13,7 @@ import torch
 
 from rl_reason.config import load_config
 from rl_reason.io import read_jsonl_records
-from rl_reason.trainers.grpo import GRPOTrainer
+from rl_reason.trainers.grpo import GRPOTrainer, grouped_permutation
 from rl_reason.trainers.grpo_config import GRPOConfig
 from rl_reason.trainers.rewards import Scored
 
@@ -174,12 +174,61 @@ def test_update_does_not_depend_on_micro_batch_size(tmp_path, mode):
         torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-4, atol=1e-7, msg=k)
 
 
+def _one_step_grads(out, *overrides):
+    trainer = GRPOTrainer(make_cfg(out, *overrides), reward_fn=TextHashReward())
+    trainer.train()
+    return trainer, {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("micro", [8, 2])
+def test_shared_prompt_forward_gives_the_unshared_gradients(tmp_path, micro):
+    """Whole groups per micro-batch (8) and groups split across micro-batches (2)."""
+    _, shared = _one_step_grads(tmp_path / "shared", f"train.micro_batch_size={micro}")
+    _, full = _one_step_grads(tmp_path / "full", f"train.micro_batch_size={micro}", "train.share_prompt_forward=false")
+    assert shared.keys() == full.keys() and shared
+    for k in shared:
+        torch.testing.assert_close(shared[k], full[k], rtol=1e-4, atol=1e-7, msg=k)
+
+
+def test_grouped_permutation_keeps_groups_together_and_shuffles_them():
+    group_ids = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
+    orders = [grouped_permutation(group_ids, torch.Generator().manual_seed(seed)) for seed in range(5)]
+    for order in orders:
+        assert sorted(order.tolist()) == list(range(12))
+        runs = group_ids[order].view(4, 3)
+        assert (runs == runs[:, :1]).all()  # each block of 3 is one group
+    assert len({tuple(group_ids[o].tolist()) for o in orders}) > 1
+
+
+def test_gradient_checkpointing_recomputes_layers_and_keeps_the_gradients(tmp_path, monkeypatch):
+    """transformers checkpoints only in training mode: the trainer must train there (dropout off)."""
+    _, plain = _one_step_grads(tmp_path / "plain")
+    trainer = GRPOTrainer(make_cfg(tmp_path / "gc", "train.gradient_checkpointing=true"), reward_fn=TextHashReward())
+    # Count the first layer's MLP forwards (module hooks do not fire in the backward recompute).
+    mlp = trainer.model.get_decoder().layers[0].mlp
+    calls, forward = [], type(mlp).forward
+
+    def counting_forward(self, *args, **kwargs):
+        if self is mlp:
+            calls.append(torch.is_grad_enabled())
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(mlp), "forward", counting_forward)
+    trainer.train()
+    checkpointed = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+    assert trainer.model.training and trainer.model.get_decoder().gradient_checkpointing
+    # forward passes with grad: one for the single micro-batch, one recompute in backward
+    assert calls.count(True) == 2
+    for k in plain:
+        torch.testing.assert_close(checkpointed[k], plain[k], rtol=1e-4, atol=1e-7, msg=k)
+
+
 RESUME_SCRIPT = """
 import sys
 import torch
 torch.set_num_threads(1)
 from rl_reason.config import load_config
-from rl_reason.trainers.grpo import GRPOTrainer
+from rl_reason.trainers.grpo import GRPOTrainer, grouped_permutation
 from rl_reason.trainers.grpo_config import GRPOConfig
 from tests.trainers.test_grpo import TextHashReward
 GRPOTrainer(load_config(GRPOConfig, sys.argv[1]), reward_fn=TextHashReward()).train()
