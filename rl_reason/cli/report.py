@@ -11,7 +11,8 @@ from pathlib import Path
 PANELS: list[tuple[str, list[str]]] = [
     ("reward", ["reward/mean"]),
     ("train accuracy", ["reward/accuracy"]),
-    ("held-out eval", []),  # filled with every eval/* metric found
+    ("held-out eval", []),  # filled with every eval/* metric found, except those drawn apart
+    ("held-out response tokens", ["eval/mean_tokens"]),  # tens of tokens: would flatten 0-1 rates
     ("response length", ["response/length_mean", "response/length_max"]),
     ("truncated fraction", ["response/clipped_frac"]),
     ("KL", ["actor/kl", "mismatch/kl_k3"]),
@@ -51,7 +52,8 @@ def draw(run_dir: Path, out: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     series = load_metrics(run_dir)
-    evals = sorted(k for k in series if k.startswith("eval/"))
+    apart = {n for _, names in PANELS for n in names}
+    evals = sorted(k for k in series if k.startswith("eval/") and k not in apart)
     panels = [(t, evals if t == "held-out eval" else names) for t, names in PANELS]
     panels = [(t, [n for n in names if n in series]) for t, names in panels]
     panels = [(t, names) for t, names in panels if names]
