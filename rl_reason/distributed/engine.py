@@ -58,6 +58,10 @@ class TorchEngine:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
+    def full_weights(self) -> contextlib.AbstractContextManager:
+        """The module holds its full weights already (see ``DeepSpeedEngine.full_weights``)."""
+        return contextlib.nullcontext()
+
     def export_model(self, directory: Path, tokenizer=None) -> None:
         """Rank 0 writes the HF model (transformers- and vLLM-loadable); DDP replicas are equal."""
         if is_main():
@@ -204,6 +208,19 @@ class DeepSpeedEngine:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
+    def full_weights(self) -> contextlib.AbstractContextManager:
+        """Inside it the module holds full weights and runs without ZeRO-3's per-module hooks.
+
+        For generation and weight sync. ZeRO-3 otherwise all-gathers each module's shard on every
+        forward, a collective that every rank must join: ranks whose HF rollouts stop after
+        different numbers of decode steps would wait on each other forever. Gathering once
+        (DeepSpeed's ``unwrap_model_for_generation``, what TRL and OpenRLHF do) costs one full
+        copy of the weights per rank for the duration. Stages 1-2 keep full weights anyway.
+        """
+        if self.zero_stage != 3:
+            return contextlib.nullcontext()
+        return _zero3_full_weights(self.engine)
+
     def export_model(self, directory: Path, tokenizer=None) -> None:
         """HF weights on rank 0; ZeRO-3 first gathers the shards (a collective on every rank)."""
         import deepspeed
@@ -225,6 +242,29 @@ class DeepSpeedEngine:
                                               load_lr_scheduler_states=True)
         if path is None:
             raise FileNotFoundError(f"{directory}/deepspeed: no DeepSpeed checkpoint for this rank/world size")
+
+
+@contextlib.contextmanager
+def _zero3_full_weights(engine):
+    """DeepSpeed's ``unwrap_model_for_generation`` plus the hook it leaves behind.
+
+    It removes the per-module fetch/release hooks but keeps the root module's start-of-forward
+    hook, whose trace bookkeeping (``reset_step``) compares module orders across ranks, a
+    collective, on every forward until a trace is complete: ranks decoding different numbers of
+    steps would still deadlock on it (found by the 2-rank ZeRO-3 test). It is lifted for the
+    duration too and put back with the same function.
+    """
+    from deepspeed.runtime.zero.stage3 import unwrap_model_for_generation
+
+    offload = getattr(engine.optimizer, "parameter_offload", engine.optimizer)
+    with unwrap_model_for_generation(engine):
+        handle = offload.fwd_pre_hook
+        start_of_forward = offload.module._forward_pre_hooks[handle.id]
+        handle.remove()
+        try:
+            yield
+        finally:
+            offload.fwd_pre_hook = offload.module.register_forward_pre_hook(start_of_forward)
 
 
 def build_train_engine(model: torch.nn.Module, dist_cfg, *, optimizer_fn: OptimizerFn, scheduler_fn: SchedulerFn | None,

@@ -78,6 +78,7 @@ def token_logprobs(
     with_entropy: bool = False,
     chunk_size: int = 1024,
     prompt_index: torch.Tensor | None = None,
+    num_chunks: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probs of the response tokens (the last ``response_length`` columns) under ``model``.
 
@@ -89,6 +90,10 @@ def token_logprobs(
         temperature: logits are divided by it, as at sampling time (must be > 0).
         with_entropy: also return the entropy of each predicted distribution.
         chunk_size: response tokens projected to the vocabulary at once (memory bound).
+        num_chunks: instead, project in exactly this many pieces (some may be empty). Under
+            ZeRO-3 each call of the head gathers its weight in a collective, so data-parallel
+            ranks must call it equally often whatever their token counts: give a number
+            derived from the configured batch shape, e.g. ceil(rows * max_new_tokens / 1024).
         prompt_index: (B,) integer id of each row's prompt; rows with equal ids must have equal
             prompt columns (checked), and their prompt is run once. None: every row on its own.
             Needs a decoder that takes ``past_key_values`` and a model without activation
@@ -104,6 +109,8 @@ def token_logprobs(
         raise ValueError(f"response_length {response_length} must be in [1, {input_ids.shape[1] - 1}]")
     if input_ids.shape != attention_mask.shape:
         raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} differ")
+    if num_chunks is not None and num_chunks < 1:
+        raise ValueError(f"num_chunks must be >= 1, got {num_chunks}")
     if prompt_index is not None and prompt_index.shape != input_ids.shape[:1]:
         raise ValueError(f"prompt_index has shape {tuple(prompt_index.shape)}, expected ({input_ids.shape[0]},)")
     full_response_length = response_length
@@ -123,8 +130,13 @@ def token_logprobs(
 
     logprob_chunks, entropy_chunks = [], []
     use_checkpoint = torch.is_grad_enabled() and flat_hidden.requires_grad
-    for start in range(0, flat_targets.shape[0], chunk_size):
-        args = (flat_hidden[start : start + chunk_size], flat_targets[start : start + chunk_size], lm_head, temperature, with_entropy)
+    N = flat_targets.shape[0]
+    if num_chunks is None:
+        bounds = [*range(0, N, chunk_size), N] if N else []
+    else:
+        bounds = [N * i // num_chunks for i in range(num_chunks + 1)]
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        args = (flat_hidden[start:end], flat_targets[start:end], lm_head, temperature, with_entropy)
         if use_checkpoint:
             lp, ent = checkpoint(_chunk_logprobs, *args, use_reentrant=False)
         else:

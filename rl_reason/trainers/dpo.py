@@ -24,12 +24,18 @@ from rl_reason.trainers.post_config import DPOConfig
 
 
 def response_logps(model, tokenizer, prompts: list[str], responses: list[str], max_prompt_tokens: int,
-                   max_response_tokens: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum of response-token log-probs (B,) (with grad when enabled) and response lengths (B,)."""
+                   max_response_tokens: int, device, prompt_index: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of response-token log-probs (B,) (with grad when enabled) and response lengths (B,);
+    rows with equal ``prompt_index`` share one prompt forward (``token_logprobs``)."""
     from rl_reason.models import token_logprobs
 
     enc = encode(tokenizer, prompts, responses, max_prompt_tokens, max_response_tokens, device)
-    logp, _ = token_logprobs(model, enc.input_ids, enc.attention_mask, response_length=enc.response_length)
+    index = None if prompt_index is None else prompt_index.to(enc.input_ids.device)
+    # Head projections counted from the batch shape, not the token count: equal on every rank (ZeRO-3).
+    head_chunks = -(-len(prompts) * max_response_tokens // 1024)
+    logp, _ = token_logprobs(model, enc.input_ids, enc.attention_mask, response_length=enc.response_length,
+                             prompt_index=index, num_chunks=head_chunks)
     return (logp * enc.response_mask).sum(-1), enc.lengths()
 
 
@@ -45,12 +51,15 @@ class DPOTrainer(OfflineTrainer):
         self.setup(cfg)
 
     def logps(self, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Chosen and rejected log-prob sums and lengths, one forward over 2B sequences."""
+        """Chosen and rejected log-prob sums and lengths, one forward over 2B sequences in which
+        each pair's prompt runs once (not with gradient checkpointing, which drops the cache)."""
         prompts = [as_text(r["prompt"], self.tokenizer, "prompt") for r in rows]
         responses = [as_text(r[k], self.tokenizer, k) for k in ("chosen", "rejected") for r in rows]
-        logps, lengths = response_logps(self.model, self.tokenizer, prompts + prompts, responses,
-                                        self.cfg.model.max_prompt_tokens, self.max_response_tokens, self.cfg.model.device)
         B = len(rows)
+        shared = None if self.cfg.train.gradient_checkpointing else torch.arange(B).repeat(2)
+        logps, lengths = response_logps(self.model, self.tokenizer, prompts + prompts, responses,
+                                        self.cfg.model.max_prompt_tokens, self.max_response_tokens, self.cfg.model.device,
+                                        prompt_index=shared)
         return logps[:B], logps[B:], lengths[:B], lengths[B:]
 
     @torch.no_grad()

@@ -173,7 +173,7 @@ class GRPOTrainer:
                     advantages = self.advantages(batch)
                 with self.timers("update"):
                     stats.update(self.update_policy(batch, old_logprobs, ref_logprobs, advantages))
-                with self.timers("sync_weights"):
+                with self.timers("sync_weights"), self.train_engine.full_weights():
                     self.engine.load_state_from(self.model)
                 if cfg.eval.every and (self.step % cfg.eval.every == 0 or self.step == cfg.train.steps):
                     with self.timers("eval"):
@@ -235,7 +235,7 @@ class GRPOTrainer:
         params = SamplingParams(temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
                                 max_new_tokens=cfg.rollout.max_new_tokens,
                                 seed=step_seed(cfg.seed, self.step, round_))
-        with self.timers("generate"):
+        with self.timers("generate"), self.train_engine.full_weights():
             outputs = self.engine.generate([self.prompts[i] for i in indices], cfg.rollout.n, params)
         with self.timers("reward"):
             flat_examples = [self.train_examples[i] for i in indices for _ in range(cfg.rollout.n)]
@@ -309,8 +309,11 @@ class GRPOTrainer:
         rows = batch.rows(index)
         t = self.cfg.train
         shared = batch.group_ids[index] if t.share_prompt_forward and not t.gradient_checkpointing else None
+        # The same number of head projections on every rank, whatever its token count (ZeRO-3).
+        head_chunks = -(-t.micro_batch_size * self.cfg.rollout.max_new_tokens // 1024)
         return token_logprobs(model, rows["input_ids"], rows["attention_mask"], response_length=batch.response_length,
-                              temperature=self.cfg.rollout.temperature, with_entropy=with_entropy, prompt_index=shared)
+                              temperature=self.cfg.rollout.temperature, with_entropy=with_entropy, prompt_index=shared,
+                              num_chunks=head_chunks)
 
     @torch.no_grad()
     def reference_logprobs(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -320,11 +323,23 @@ class GRPOTrainer:
         B = batch.input_ids.shape[0]
         if B == 0:
             return None, None
-        chunks = torch.arange(B, device=batch.input_ids.device).split(self.cfg.train.micro_batch_size)
+        chunks, real = self.forward_chunks(B)
         on_policy = self.cfg.train.ppo_epochs * self.cfg.train.mini_batches == 1
-        old = None if on_policy else torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks])
-        ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks]) if self.ref_model is not None else None
+        old = None if on_policy else torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks][:real])
+        ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks[:real]]) if self.ref_model is not None else None
         return old, ref
+
+    def forward_chunks(self, B: int) -> tuple[list[torch.Tensor], int]:
+        """Row indices of the no-grad forwards over a batch of ``B`` rows, and how many are real.
+
+        The list is padded with repeats of the last chunk to the count every rank runs with a
+        full share: ZeRO-3 gathers the trained model's parameters in a collective on each forward,
+        so a rank whose share lost groups must still run as many (its results are dropped).
+        """
+        micro = self.cfg.train.micro_batch_size
+        chunks = list(torch.arange(B, device=self.cfg.model.device).split(micro))
+        real = len(chunks)
+        return chunks + [chunks[-1]] * (self.prompts_per_rank * self.cfg.rollout.n // micro - real), real
 
     @staticmethod
     def mismatch_metrics(batch: Batch, trainer_logprobs: torch.Tensor | None) -> dict[str, float]:
@@ -420,9 +435,10 @@ class GRPOTrainer:
         ev = self.cfg.eval
         params = SamplingParams(temperature=ev.temperature, max_new_tokens=ev.max_new_tokens or self.cfg.rollout.max_new_tokens,
                                 seed=self.cfg.seed)
-        summary = evaluate(self.engine, self.eval_examples, n=ev.n, ks=ev.ks, sampling_params=params,
-                           template=self.cfg.data.template, out_dir=self.run_dir / "eval" / f"step_{self.step:06d}",
-                           tokenizer=self.tokenizer)
+        with self.train_engine.full_weights():
+            summary = evaluate(self.engine, self.eval_examples, n=ev.n, ks=ev.ks, sampling_params=params,
+                               template=self.cfg.data.template, out_dir=self.run_dir / "eval" / f"step_{self.step:06d}",
+                               tokenizer=self.tokenizer)
         out = {f"eval/{name}": float(value["mean"]) for name, value in summary["metrics"].items()}
         if summary.get("mean_tokens") is not None:
             out["eval/mean_tokens"] = float(summary["mean_tokens"])
@@ -440,7 +456,8 @@ class GRPOTrainer:
             self.step = int(state["step"])
             self.sampler.load_state_dict(state["sampler"])
             self.carried = state["carried"]
-            self.engine.load_state_from(self.model)
+            with self.train_engine.full_weights():
+                self.engine.load_state_from(self.model)
         return state
 
     def _check_prompt_lengths(self) -> None:

@@ -4,7 +4,9 @@ Each step draws ``train.batch_size`` rows with the resumable ``PromptSampler``, 
 the subclass's loss over micro-batches, and takes one optimizer step, all through the
 ``rl_reason.distributed`` train engine GRPO uses (``distributed.engine``: torch AdamW or
 DeepSpeed ZeRO). Checkpoints, metrics and resume are the GRPO trainer's (``trainers.common``).
-Several ranks each train on the same rows (correct, averaged gradients, but no speed-up).
+With several data-parallel ranks every rank draws the same seeded rows and trains on its
+share of them (rows rank, rank + world, ...); the engine averages the gradients, which gives the
+one-process update over the whole batch.
 """
 
 from __future__ import annotations
@@ -49,13 +51,16 @@ class OfflineTrainer:
             self.model.gradient_checkpointing_enable()
         self.dist = dist.init_distributed(cfg.distributed.backend, cfg.distributed.timeout_s, cfg.model.device)
         t = cfg.train
+        if t.batch_size % (self.dist.world_size * t.micro_batch_size):
+            raise ValueError(f"train.batch_size={t.batch_size} must split into {self.dist.world_size} ranks x whole "
+                             f"micro-batches of train.micro_batch_size={t.micro_batch_size}")
         self.train_engine = build_train_engine(
             self.model, cfg.distributed,
             optimizer_fn=lambda params: torch.optim.AdamW([p for p in params if p.requires_grad], lr=t.lr,
                                                           betas=tuple(t.betas), weight_decay=t.weight_decay),
             scheduler_fn=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
                 optimizer, lr_factor(t.steps, t.warmup_steps, t.lr_schedule)),
-            micro_batch_size=t.micro_batch_size, grad_accum_steps=t.batch_size // t.micro_batch_size,
+            micro_batch_size=t.micro_batch_size, grad_accum_steps=t.batch_size // self.dist.world_size // t.micro_batch_size,
             max_grad_norm=t.max_grad_norm, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,
             dtype=cfg.model.dtype)
         self.sampler = PromptSampler(len(self.train_rows), cfg.seed)
@@ -115,9 +120,11 @@ class OfflineTrainer:
         return self.run_dir
 
     def update(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        """One optimizer step on ``rows`` (the whole step's batch, equal on every rank)."""
         engine = self.train_engine
         engine.zero_grad()
         sums: Counter[str] = Counter()
+        rows = rows[self.dist.rank :: self.dist.world_size]  # this rank's share; ranks' gradients are averaged
         for i in range(0, len(rows), self.cfg.train.micro_batch_size):
             micro = rows[i : i + self.cfg.train.micro_batch_size]
             loss, stats = self.micro_loss(micro)

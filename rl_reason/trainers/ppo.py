@@ -110,11 +110,11 @@ class PPOTrainer(GRPOTrainer):
         B = batch.input_ids.shape[0]
         if B == 0:
             return None, None
-        chunks = torch.arange(B, device=batch.input_ids.device).split(self.cfg.train.micro_batch_size)
-        old = torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks])
-        ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks]) if self.ref_model is not None else None
+        chunks, real = self.forward_chunks(B)  # actor and critic may be ZeRO-3: every rank runs as many forwards
+        old = torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks][:real])
+        ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks[:real]]) if self.ref_model is not None else None
         self.old_values = torch.cat([token_values(self.critic, batch.input_ids[ix], batch.attention_mask[ix],
-                                                  batch.response_length) for ix in chunks])
+                                                  batch.response_length) for ix in chunks][:real])
         self.old_logprobs, self.kl_ref = old, ref
         return old, (None if self.cfg.gae.kl_in_reward else ref)
 

@@ -103,7 +103,9 @@ class SFTTrainer(OfflineTrainer):
         device = self.cfg.model.device
         ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
         # Column 0 plays the one-token "prompt"; every later token is scored as a response token.
-        logp, _ = token_logprobs(self.model, ids, mask, response_length=T - 1)
+        # Head projections counted from the batch shape, not the token count: equal on every rank (ZeRO-3).
+        head_chunks = -(-B * self.cfg.model.max_seq_len // 1024)
+        logp, _ = token_logprobs(self.model, ids, mask, response_length=T - 1, num_chunks=head_chunks)
         target = labels[:, 1:] * mask[:, 1:]
         return -(logp * target).sum(), target.sum()
 

@@ -1,7 +1,7 @@
 """One GRPO update through the real trainer code, run by test_grpo_data_parallel.py under
 ``python`` (one process), ``torchrun`` (DDP) or ``deepspeed`` (ZeRO), writing results to OUT.
 
-usage: grpo_worker.py OUT ENGINE PHASE   (PHASE: update | save | resume)
+usage: grpo_worker.py OUT ENGINE PHASE   (PHASE: update | save | resume | zero3_generate)
 The trainer's __init__ would also load datasets, verifiers and a rollout engine, which this
 test does not exercise; the worker sets the attributes the update and checkpoint paths use.
 """
@@ -46,11 +46,11 @@ def local_batch(batch: Batch, world: int, rank: int) -> Batch:
                  batch.group_ids[idx])
 
 
-def make_trainer(engine: str, mode: str) -> GRPOTrainer:
+def make_trainer(engine: str, mode: str, deepspeed_config: str = "recipes/deepspeed/zero2.json") -> GRPOTrainer:
     cfg = load_config(GRPOConfig, None, [
         f"algorithm.loss_agg_mode={mode}", f"rollout.n={N}", f"rollout.max_new_tokens={RESPONSE}",
         "train.prompts_per_step=4", "train.micro_batch_size=2", "train.ppo_epochs=2", "train.lr=0.001",
-        "train.max_grad_norm=0.5", f"distributed.engine={engine}", "distributed.deepspeed_config=recipes/deepspeed/zero2.json",
+        "train.max_grad_norm=0.5", f"distributed.engine={engine}", f"distributed.deepspeed_config={deepspeed_config}",
         "distributed.timeout_s=120"])
     trainer = GRPOTrainer.__new__(GRPOTrainer)
     trainer.cfg, trainer.step, trainer.ref_model = cfg, 1, None
@@ -72,12 +72,37 @@ def update(trainer: GRPOTrainer, step: int) -> dict[str, float]:
 def snapshot(trainer: GRPOTrainer, stats: dict[str, float]) -> dict:
     module = trainer.train_engine.module
     grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
-    return {"stats": stats, "params": {n: p.detach().clone() for n, p in module.named_parameters()}, "grads": grads}
+    with trainer.train_engine.full_weights():  # ZeRO-3 holds only a shard of each parameter
+        params = {n: p.detach().clone() for n, p in module.named_parameters()}
+    return {"stats": stats, "params": params, "grads": grads}
+
+
+def zero3_generate(out: Path) -> dict:
+    """ZeRO-3 with every parameter partitioned: HF rollouts whose ranks stop after different
+    numbers of decode steps (rank r: 2 + 5r greedy tokens), then the GRPO update."""
+    import json
+
+    from rl_reason.rollout import SamplingParams, get_engine
+
+    config = json.loads(Path("recipes/deepspeed/zero3.json").read_text())
+    config["zero_optimization"]["stage3_param_persistence_threshold"] = 0  # tiny tensors are sharded too
+    path = out / f"zero3_rank{dist.rank()}.json"
+    path.write_text(json.dumps(config))
+    trainer = make_trainer("deepspeed", "token-mean", str(path))
+    shard_sizes = [p.numel() for p in trainer.model.parameters()]
+    engine = get_engine("hf", model=trainer.model, tokenizer=trainer.tokenizer)
+    params = SamplingParams(temperature=0.0, max_new_tokens=2 + 5 * dist.rank(), seed=0)
+    with trainer.train_engine.full_weights():
+        completion = engine.generate(["1 + 2 = 3. 4 + 5 ="], n=1, params=params)[0][0]
+    return {"tokens": completion.token_ids, "sharded": all(n == 0 for n in shard_sizes),
+            "update": snapshot(trainer, update(trainer, 1))}
 
 
 def main(out: Path, engine: str, phase: str) -> None:
     results = {}
-    if phase == "update":
+    if phase == "zero3_generate":
+        results = zero3_generate(out)
+    elif phase == "update":
         for mode in AGGREGATION_MODES:
             trainer = make_trainer(engine, mode)
             results[mode] = snapshot(trainer, update(trainer, 1))

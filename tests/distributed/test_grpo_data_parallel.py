@@ -83,3 +83,40 @@ def test_two_rank_deepspeed_checkpoint_resumes_exactly(tmp_path):
         assert resumed["step2"]["stats"] == uninterrupted["stats"]
         for name, param in uninterrupted["params"].items():
             assert torch.equal(resumed["step2"]["params"][name], param), name
+
+
+@pytest.fixture(scope="module")
+def zero3_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("zero3")
+    _launch("deepspeed", out, "deepspeed", "zero3_generate")
+    return [_result(out, "zero3_generate", "deepspeed", 2, rank) for rank in (0, 1)]
+
+
+def test_zero3_rollouts_of_unequal_length_do_not_deadlock(zero3_run):
+    """ZeRO-3 gathers each module's shard on every forward, a collective all ranks must join; HF
+    rollouts that stop after different numbers of decode steps would hang without the trainer's
+    full-weights context (the launch has a timeout), and so would old-log-prob forwards over
+    unequal shares. The greedy tokens must be the unsharded model's; the update must run."""
+    from rl_reason.models import tiny_model
+    from rl_reason.rollout import SamplingParams, get_engine
+
+    model, tokenizer = tiny_model("llama", seed=0)
+    expected = get_engine("hf", model=model, tokenizer=tokenizer).generate(
+        ["1 + 2 = 3. 4 + 5 ="], n=1, params=SamplingParams(temperature=0.0, max_new_tokens=7, seed=0))[0][0].token_ids
+    assert len(expected) == 7  # no early EOS: rank 1 really decodes 5 steps more than rank 0
+    start = dict(model.named_parameters())
+    for rank, got in enumerate(zero3_run):
+        assert got["sharded"]  # every parameter was partitioned away from the module
+        assert got["tokens"] == expected[: 2 + 5 * rank]
+        assert got["update"]["stats"]["actor/updates"] == 2 and got["update"]["stats"]["actor/grad_norm"] > 0
+        assert all(not torch.equal(got["update"]["params"][n], p.detach()) for n, p in start.items())
+
+
+@pytest.mark.xfail(strict=True, reason="open bug: the ZeRO-3 update differs from one process's on this batch "
+                                       "(grad norm 1.49 vs 1.80; ZeRO-2 and torch match); cause not found yet")
+def test_zero3_update_matches_one_process(zero3_run, one_process):
+    ref = one_process["token-mean"]
+    for got in zero3_run:
+        assert got["update"]["stats"]["actor/grad_norm"] == pytest.approx(ref["stats"]["actor/grad_norm"], rel=1e-5)
+        for name, param in ref["params"].items():
+            torch.testing.assert_close(got["update"]["params"][name], param, rtol=1e-4, atol=2e-5, msg=name)

@@ -127,6 +127,22 @@ def test_shared_prompt_forward_refuses_rows_whose_prompts_differ():
         token_logprobs(model, ids, mask, R, prompt_index=groups[:-1])
 
 
+@pytest.mark.parametrize("num_chunks", [1, 4, 40])
+def test_fixed_number_of_head_projections(num_chunks):
+    """num_chunks calls the head exactly that often (empty pieces included), same numbers."""
+    model, tokenizer = tiny_model("llama", seed=10)
+    ids, mask, R = make_batch(len(tokenizer), seed=11)
+    head = model.get_output_embeddings()
+    calls = []
+    hook = head.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    with torch.no_grad():
+        logp, _ = token_logprobs(model, ids, mask, R, num_chunks=num_chunks)
+        hook.remove()
+        ref, _ = token_logprobs(model, ids, mask, R)
+    assert len(calls) == num_chunks and sum(calls) == int(mask[:, -R:].sum())
+    torch.testing.assert_close(logp, ref, atol=1e-6, rtol=1e-6)
+
+
 def test_bad_arguments_are_named():
     model, tokenizer = tiny_model("llama")
     ids, mask, R = make_batch(len(tokenizer))
@@ -136,3 +152,5 @@ def test_bad_arguments_are_named():
         token_logprobs(model, ids, mask, ids.shape[1])
     with pytest.raises(ValueError, match="attention_mask"):
         token_logprobs(model, ids, mask[:, 1:], R)
+    with pytest.raises(ValueError, match="num_chunks"):
+        token_logprobs(model, ids, mask, R, num_chunks=0)
