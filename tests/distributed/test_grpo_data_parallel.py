@@ -3,7 +3,6 @@ global batch, through torchrun (plain torch engine) and the deepspeed launcher (
 2-rank DeepSpeed checkpoint that resumes exactly. The worker is grpo_worker.py."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,21 +11,16 @@ import pytest
 import torch
 
 from rl_reason.algorithms import AGGREGATION_MODES
+from tests.distributed import free_port
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]  # four launches of 2 processes: ~3 min on 2 cores
 REPO = Path(__file__).resolve().parents[2]
 WORKER = "tests/distributed/grpo_worker.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _launch(launcher: str, out: Path, engine: str, phase: str) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1")
-    port = str(_free_port())
+    port = str(free_port())
     cmd = {
         "python": [sys.executable, WORKER],
         "torchrun": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",

@@ -4,7 +4,6 @@ whole batch. The worker is offline_worker.py."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,16 +12,11 @@ import pytest
 import torch
 
 from rl_reason.models import tiny_model
+from tests.distributed import free_port
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 WORKER = "tests/distributed/offline_worker.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(cmd: list[str]) -> None:
@@ -34,7 +28,7 @@ def _run(cmd: list[str]) -> None:
 def test_two_ranks_split_the_batch_and_match_one_process(tmp_path):
     _run([sys.executable, WORKER, str(tmp_path / "one")])
     _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-          "--master_port", str(_free_port()), WORKER, str(tmp_path / "two")])
+          "--master_port", str(free_port()), WORKER, str(tmp_path / "two")])
     one = torch.load(tmp_path / "one" / "world1_rank0.pt")
     two = [torch.load(tmp_path / "two" / f"world2_rank{r}.pt") for r in (0, 1)]
     # Each rank trained on half of each step's rows, together on exactly the one process's rows.
