@@ -124,6 +124,7 @@ class OfflineTrainer:
         engine = self.train_engine
         engine.zero_grad()
         sums: Counter[str] = Counter()
+        self.step_rows = rows  # the whole step's batch, for losses normalised over it (SFT's token mean)
         rows = rows[self.dist.rank :: self.dist.world_size]  # this rank's share; ranks' gradients are averaged
         for i in range(0, len(rows), self.cfg.train.micro_batch_size):
             micro = rows[i : i + self.cfg.train.micro_batch_size]

@@ -110,8 +110,13 @@ class SFTTrainer(OfflineTrainer):
         return -(logp * target).sum(), target.sum()
 
     def micro_loss(self, rows):
+        """The NLL per label token of the whole step's batch, not of this micro-batch: a per-micro
+        mean would change with the micro-batch split and the number of ranks (the gradient
+        accumulation bug TRL fixed with ``num_items_in_batch``). The loop weights each micro-batch
+        by ``len(rows) / len(local rows)`` and ranks average, hence the factor here."""
         nll, tokens = self.token_loss(rows)
-        loss = nll / tokens.clamp(min=1)
+        step_tokens = max(sum(sum(r["labels"][1:]) for r in self.step_rows), 1)
+        loss = nll * len(self.step_rows) / (step_tokens * len(rows))
         return loss, {"train/tokens": float(tokens)}
 
     @torch.no_grad()

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from rl_reason.models import tiny_model
 from tests.distributed import free_port
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
@@ -34,13 +33,12 @@ def test_two_ranks_split_the_batch_and_match_one_process(tmp_path):
     # Each rank trained on half of each step's rows, together on exactly the one process's rows.
     assert [len(r["seen"]) for r in two] == [len(one["seen"]) // 2] * 2
     assert sorted(two[0]["seen"] + two[1]["seen"]) == sorted(one["seen"])
-    for rank in two:
-        for name, param in one["params"].items():
-            torch.testing.assert_close(rank["params"][name], param, rtol=1e-4, atol=1e-6, msg=name)
+    for rank in two:  # torch engine: gradients averaged over the ranks before the step
+        assert rank["grads"].keys() == one["grads"].keys()
+        for name, grad in one["grads"].items():
+            torch.testing.assert_close(rank["grads"][name], grad, rtol=1e-4, atol=1e-7, msg=name)
     rows = lambda text: [json.loads(line) for line in text.splitlines()]  # noqa: E731
     for a, b in zip(rows(one["metrics"]), rows(two[0]["metrics"]), strict=True):
         assert b["train/loss"] == pytest.approx(a["train/loss"], rel=1e-5)
         assert b["train/grad_norm"] == pytest.approx(a["train/grad_norm"], rel=1e-5)
-    # The two steps moved the weights: the comparison above can fail.
-    start, _ = tiny_model("llama", seed=0)
-    assert any(not torch.equal(p, one["params"][n]) for n, p in start.named_parameters())
+    assert all(g.abs().sum() > 0 for g in one["grads"].values())  # a real step: the comparison can fail
