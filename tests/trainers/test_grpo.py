@@ -20,15 +20,6 @@ from rl_reason.trainers.rewards import Scored
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Several OpenMP threads on a busy 2-core machine are 30x slower than one.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class TextHashReward:
     """A deterministic reward that differs between different texts (so every group of a random
     model has signal) except for examples whose answer is even, which get a constant 0: the

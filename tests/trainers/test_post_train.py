@@ -199,13 +199,6 @@ def test_sft_masks_all_but_assistant_tokens_and_learns(tmp_path):
     assert t.evaluate()["eval/loss"] < 0.5 * before
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models run ~20x faster on one thread than on a contended shared CPU.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _saved_tiny(tmp_path):
