@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rl_reason.cli import checks
+from rl_reason.cli.checks import UserError, fraction, positive_int
+
 DEFAULT_EVAL_SETS = "math500,aime24,aime25,amc23,gsm8k,minerva_math,olympiadbench"
 DATA_DIR_HELP = "folder with the local dataset copies (default: $RL_REASON_DATA_DIR or ../shared/data beside the repo)"
 
@@ -17,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="list datasets; prepare training sets and DPO pairs")
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    ls = sub.add_parser("list", help="show the registered datasets, their hub ids and local copies")
+    ls = sub.add_parser("list", help="show the registered datasets, their hub ids and local copies",
+                        description="List every registered dataset with its hub id and split, and whether a local "
+                        "copy exists in the data folder (then no download is needed).")
     ls.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     ls.set_defaults(func=run_list)
 
@@ -33,20 +38,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--dataset", required=True, help="a registered name (e.g. math_train) or a JSONL path")
     pr.add_argument("--fields", default=None, help="field mapping for a JSONL path, e.g. 'prompt=question,answer=final,id='")
     pr.add_argument("--split", default=None, help="hub split (default: the dataset's own)")
-    pr.add_argument("--limit", type=int, default=None, help="load only the first N rows")
+    pr.add_argument("--limit", type=positive_int, default=None, help="load only the first N rows")
     pr.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     pr.add_argument("--no-dedup", action="store_true", help="skip duplicate removal")
     pr.add_argument("--exact-dedup-only", action="store_true", help="drop only byte-identical prompts, not normalised matches")
     pr.add_argument("--decontaminate", default=DEFAULT_EVAL_SETS,
                     help=f"comma-separated eval suites to decontaminate against, or 'none' (default {DEFAULT_EVAL_SETS})")
-    pr.add_argument("--ngram", type=int, default=13, help="word n-gram length for decontamination (default 13)")
+    pr.add_argument("--ngram", type=positive_int, default=13, help="word n-gram length for decontamination (default 13)")
     pr.add_argument("--pass-rates", default=None,
                     help="graded samples.jsonl of a policy on this set (from rl-reason eval/grade); enables difficulty filtering")
-    pr.add_argument("--min-pass", type=float, default=0.0, help="drop problems with pass rate <= this (default 0: never solved)")
-    pr.add_argument("--max-pass", type=float, default=1.0, help="drop problems with pass rate >= this (default 1: always solved)")
+    pr.add_argument("--min-pass", type=fraction, default=0.0, help="drop problems with pass rate <= this (default 0: never solved)")
+    pr.add_argument("--max-pass", type=fraction, default=1.0, help="drop problems with pass rate >= this (default 1: always solved)")
     pr.add_argument("--keep-unmeasured", action="store_true", help="keep problems the pass-rate file does not cover")
     pr.add_argument("--pairs-from", default=None, help="graded samples.jsonl to build DPO pairs from (same prompt, correct vs incorrect)")
-    pr.add_argument("--max-pairs-per-prompt", type=int, default=None, help="cap on pairs per problem (default: as many as pair up)")
+    pr.add_argument("--max-pairs-per-prompt", type=positive_int, default=None, help="cap on pairs per problem (default: as many as pair up)")
     pr.add_argument("--conversational", action="store_true",
                     help="write pairs as chat messages (TRL conversational format) instead of plain prompt text")
     pr.add_argument("--out", required=True, help="output directory")
@@ -57,6 +62,8 @@ def run_list(args: argparse.Namespace) -> int:
     from rl_reason.data_pipelines.registry import REGISTRY, default_data_dir
 
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    if data_dir is not None and not data_dir.is_dir():
+        raise UserError(f"--data-dir {data_dir}: no such folder")
     print(f"data dir: {data_dir or '(none; datasets load from the hub)'}")
     for name, spec in REGISTRY.items():
         local = data_dir / spec.local_file if data_dir else None
@@ -64,6 +71,19 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"  {name:14s} {spec.hub_id}[{spec.hub_split}]  -> {where}")
     print("  arithmetic     generated (arithmetic:train, arithmetic:heldout)")
     return 0
+
+
+def _check_prepare_inputs(args: argparse.Namespace, eval_names: list[str]) -> None:
+    checks.dataset(args.dataset, "--dataset")
+    for name in eval_names:
+        checks.dataset(name, "--decontaminate")
+    for flag, path in (("--pass-rates", args.pass_rates), ("--pairs-from", args.pairs_from)):
+        if path:
+            checks.input_file(path, flag)
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise UserError(f"--data-dir {args.data_dir}: no such folder")
+    if args.min_pass > args.max_pass:
+        raise UserError(f"--min-pass {args.min_pass} is above --max-pass {args.max_pass}")
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -81,8 +101,9 @@ def run_prepare(args: argparse.Namespace) -> int:
     from rl_reason.data_pipelines.templates import user_message
     from rl_reason.io import atomic_write_json, atomic_write_text
 
-    out = Path(args.out)
     eval_names = [] if args.decontaminate.strip().lower() == "none" else [s.strip() for s in args.decontaminate.split(",") if s.strip()]
+    _check_prepare_inputs(args, eval_names)
+    out = checks.output_dir(args.out)
     steps = ["load", *(["dedup"] if not args.no_dedup else []), *(["decontaminate"] if eval_names else []),
              *(["difficulty"] if args.pass_rates else []), *(["pairs"] if args.pairs_from else []), "write"]
     report: dict[str, Any] = {"dataset": args.dataset, "steps": {}}
@@ -97,6 +118,8 @@ def run_prepare(args: argparse.Namespace) -> int:
                             limit=args.limit, errors=errors)
     for err in errors:
         print(f"skipped bad row: {err}", file=sys.stderr)
+    if not examples:
+        raise UserError(f"--dataset {args.dataset}: no usable rows" + (f" ({len(errors)} bad)" if errors else ""))
     report["steps"]["load"] = {"kept": len(examples), "bad_rows": errors}
     loaded = list(examples)
     bar.update()
@@ -125,7 +148,7 @@ def run_prepare(args: argparse.Namespace) -> int:
 
         samples = read_samples(args.pairs_from)
         if any("correct" not in r for r in samples):
-            raise SystemExit(f"{args.pairs_from}: pairs need graded samples (a 'correct' key); run rl-reason grade first")
+            raise UserError(f"{args.pairs_from}: pairs need graded samples (a 'correct' key); run rl-reason grade first")
         # Pairs come from the loaded set, not the cleaned one: a pass-rate-filtered set drops
         # exactly the always/never-solved problems, which have no pairs anyway.
         by_id = {ex.id: ex for ex in loaded}

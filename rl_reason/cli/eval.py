@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rl_reason.cli import checks
+from rl_reason.cli.checks import UserError, non_negative_float, non_negative_int, positive_float, positive_int
 from rl_reason.cli.data import DATA_DIR_HELP
 
 GRADE_FORMAT = """\
@@ -39,9 +41,9 @@ def _add_suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fields", default=None,
                    help="field mapping for JSONL paths in --suite, e.g. 'prompt=question,answer=final,meta.level=lvl'")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
-    p.add_argument("--limit", type=int, default=None, help="use only the first N problems of each suite")
-    p.add_argument("--grade-timeout", type=float, default=5.0, help="seconds allowed to verify one math answer (default 5)")
-    p.add_argument("--grade-workers", type=int, default=2, help="math verifier worker processes (default 2)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N problems of each suite")
+    p.add_argument("--grade-timeout", type=positive_float, default=5.0, help="seconds allowed to verify one math answer (default 5)")
+    p.add_argument("--grade-workers", type=positive_int, default=2, help="math verifier worker processes (default 2)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,18 +56,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="smollm2-135m, a hub id, a local model directory or a .gguf file")
     _add_suite_args(p)
-    p.add_argument("--n", type=int, default=16, help="samples per problem (default 16)")
+    p.add_argument("--n", type=positive_int, default=16, help="samples per problem (default 16)")
     p.add_argument("--k", type=_ks, default=None, help="comma-separated k for pass@k and maj@k (default: 1 and powers of 2 up to n)")
-    p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
-    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling threshold (default 0.95)")
-    p.add_argument("--top-k", type=int, default=0, help="top-k sampling, 0 = off (default 0)")
-    p.add_argument("--max-new-tokens", type=int, default=1024, help="maximum response length in tokens (default 1024)")
+    p.add_argument("--temperature", type=non_negative_float, default=0.6, help="sampling temperature (default 0.6)")
+    p.add_argument("--top-p", type=checks.fraction, default=0.95, help="nucleus sampling threshold (default 0.95)")
+    p.add_argument("--top-k", type=non_negative_int, default=0, help="top-k sampling, 0 = off (default 0)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=1024, help="maximum response length in tokens (default 1024)")
     p.add_argument("--engine", choices=("hf", "vllm"), default="hf", help="rollout engine (default hf; vllm needs the [vllm] extra and a GPU)")
     p.add_argument("--template", default="auto",
                    help="prompt template: chat_boxed, base_boxed, chat_code, base_code, or auto (chat if the tokenizer "
                    "has a chat template, boxed for math and code for code suites; default auto)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed; chunk j of prompts uses seed+j (default 0)")
-    p.add_argument("--batch-size", type=int, default=8, help="problems per generate call; also the resume granularity (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="problems per generate call; also the resume granularity (default 8)")
     p.add_argument("--dtype", default="float32", help="model dtype (default float32)")
     p.add_argument("--device", default=None, help="cpu or cuda for the hf engine (default: cuda when available)")
     p.add_argument("--out", required=True, help="output directory (created; reused to resume)")
@@ -98,11 +100,14 @@ def _load_suite(name: str, args: argparse.Namespace) -> list:
     from rl_reason.data_pipelines import load_dataset
 
     errors: list[str] = []
-    examples = load_dataset(name, data_dir=args.data_dir, field_map=args.fields, limit=args.limit, errors=errors)
+    try:
+        examples = load_dataset(name, data_dir=args.data_dir, field_map=args.fields, limit=args.limit, errors=errors)
+    except (ValueError, FileNotFoundError) as e:  # unknown suite, missing file, bad field mapping
+        raise UserError(f"--suite {name}: {e}") from None
     for err in errors:
         print(f"skipped bad row: {err}", file=sys.stderr)
     if not examples:
-        raise SystemExit(f"suite {name!r} has no usable problems")
+        raise UserError(f"suite {name!r} has no usable problems")
     return examples
 
 
@@ -128,7 +133,7 @@ def _check_resume(out: Path, config: dict[str, Any]) -> None:
         diff = {k: (old.get(k), config.get(k)) for k in SAMPLING_KEYS if old.get(k) != config.get(k)}
         if diff:
             changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
-            raise SystemExit(f"{out} holds a run with other settings ({changes}); use a fresh --out")
+            raise UserError(f"{out} holds a run with other settings ({changes}); use a fresh --out")
     atomic_write_json(path, config)
 
 
@@ -147,8 +152,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
     ks = args.k or _default_ks(args.n)
     if ks[-1] > args.n:
-        raise SystemExit(f"--k {ks[-1]} is larger than --n {args.n}")
-    out = Path(args.out)
+        raise UserError(f"--k {ks[-1]} is larger than --n {args.n}")
+    out = checks.output_dir(args.out)
+    checks.model_name(args.model)
     config = {**{k: getattr(args, k) for k in SAMPLING_KEYS}, "ks": ks}
     suites = {_suite_label(name): _load_suite(name, args) for name in args.suite.split(",")}
     _check_resume(out, config)
@@ -182,13 +188,13 @@ def _read_generations(path: Path, suite: str, examples: dict) -> list[dict[str, 
     next_index: dict[str, int] = {}
     for line_no, row in read_jsonl(path):
         if isinstance(row, JsonlError):
-            raise SystemExit(str(row))
+            raise UserError(str(row))
         if row.get("suite") not in (None, suite):
             continue
         if not isinstance(row.get("id"), str) or not isinstance(row.get("text"), str):
-            raise SystemExit(f"{path}:{line_no}: each line needs string 'id' and 'text'")
+            raise UserError(f"{path}:{line_no}: each line needs string 'id' and 'text'")
         if row["id"] not in examples:
-            raise SystemExit(f"{path}:{line_no}: id {row['id']!r} is not a problem of suite {suite!r}")
+            raise UserError(f"{path}:{line_no}: id {row['id']!r} is not a problem of suite {suite!r}")
         index = row.get("sample", next_index.get(row["id"], 0))
         next_index[row["id"]] = int(index) + 1
         keep = {k: row[k] for k in ("tokens", "finish_reason") if k in row}
@@ -203,17 +209,15 @@ def run_grade(args: argparse.Namespace) -> int:
     from rl_reason.eval import grade_records, summarize, write_report
     from rl_reason.io import atomic_write_text
 
-    samples_path = Path(args.samples)
-    if not samples_path.is_file():
-        raise SystemExit(f"no such samples file: {samples_path}")
-    out = Path(args.out) if args.out else samples_path.with_name(samples_path.name + ".graded")
+    samples_path = checks.input_file(args.samples, "--samples")
+    out = checks.output_dir(args.out if args.out else samples_path.with_name(samples_path.name + ".graded"))
     summaries, graded_all = {}, []
     for name in args.suite.split(","):
         label = _suite_label(name)
         examples = {ex.id: ex for ex in _load_suite(name, args)}
         rows = _read_generations(samples_path, label, examples)
         if not rows:
-            raise SystemExit(f"{samples_path} has no generations for suite {label!r}")
+            raise UserError(f"{samples_path} has no generations for suite {label!r}")
         present = {r["id"] for r in rows}
         if len(present) < len(examples):
             print(f"{label}: {len(examples) - len(present)} of {len(examples)} problems have no generations; "

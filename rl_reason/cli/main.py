@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
+import traceback
+
+from rl_reason.cli.checks import ArgumentParser, UserError
 
 # The order --help lists sub-commands in; any other module in rl_reason.cli that has a
 # ``register(subparsers)`` function is added after these, so a new command needs no edit here.
@@ -18,10 +20,10 @@ def _command_modules() -> list[str]:
     return sorted(found, key=lambda name: (COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER), name))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ArgumentParser:
     from rl_reason import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="rl-reason",
         description="Train reasoning LLMs with reinforcement learning from verifiable rewards, "
         "verify answers and code, and evaluate models.",
@@ -41,11 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from rl_reason.config import ConfigError
+    from rl_reason.io import JsonlError
+
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (UserError, ConfigError, JsonlError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception:  # a bug, not a user mistake: show where, and ask for a report
+        traceback.print_exc()
+        print(f"rl-reason {args.command}: unexpected error (a bug); please report it with the traceback above",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

