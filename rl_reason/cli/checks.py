@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class UserError(Exception):
@@ -122,3 +122,14 @@ def dataset(name: str, what: str) -> None:
     close = difflib.get_close_matches(base, DATASET_NAMES, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UserError(f"{what}: unknown dataset {name!r}; {hint}choose from {', '.join(DATASET_NAMES)} or give a .jsonl path")
+
+
+def load_examples(name: str, what: str, **kwargs) -> list:
+    """``data_pipelines.load_dataset(name, **kwargs)`` with its user-facing errors (unknown name,
+    missing file, bad field mapping, wrong split) as ``UserError``s naming the flag."""
+    from rl_reason.data_pipelines import load_dataset
+
+    try:
+        return load_dataset(name, **kwargs)
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(f"{what} {name}: {e}") from None

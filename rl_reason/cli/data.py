@@ -94,7 +94,6 @@ def run_prepare(args: argparse.Namespace) -> int:
         decontaminate,
         dedup,
         difficulty_filter,
-        load_dataset,
         pass_rates_from_samples,
         save_examples,
     )
@@ -114,8 +113,8 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     step("load")
     errors: list[str] = []
-    examples = load_dataset(args.dataset, split=args.split, data_dir=args.data_dir, field_map=args.fields,
-                            limit=args.limit, errors=errors)
+    examples = checks.load_examples(args.dataset, "--dataset", split=args.split, data_dir=args.data_dir,
+                                    field_map=args.fields, limit=args.limit, errors=errors)
     for err in errors:
         print(f"skipped bad row: {err}", file=sys.stderr)
     if not examples:
@@ -131,7 +130,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         bar.update()
     if eval_names:
         step("decontaminate")
-        eval_sets = {name: load_dataset(name, data_dir=args.data_dir) for name in eval_names}
+        eval_sets = {name: checks.load_examples(name, "--decontaminate", data_dir=args.data_dir) for name in eval_names}
         examples, dropped = decontaminate(examples, eval_sets, n=args.ngram)
         report["steps"]["decontaminate"] = {"against": eval_names, "ngram": args.ngram, "kept": len(examples), "dropped": dropped}
         bar.update()

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from rl_reason.cli import checks
-from rl_reason.cli.checks import UserError, non_negative_float, non_negative_int, positive_float, positive_int
+from rl_reason.cli.checks import (
+    UserError,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from rl_reason.cli.data import DATA_DIR_HELP
 
 GRADE_FORMAT = """\
@@ -97,13 +103,9 @@ def _default_ks(n: int) -> list[int]:
 
 
 def _load_suite(name: str, args: argparse.Namespace) -> list:
-    from rl_reason.data_pipelines import load_dataset
-
     errors: list[str] = []
-    try:
-        examples = load_dataset(name, data_dir=args.data_dir, field_map=args.fields, limit=args.limit, errors=errors)
-    except (ValueError, FileNotFoundError) as e:  # unknown suite, missing file, bad field mapping
-        raise UserError(f"--suite {name}: {e}") from None
+    examples = checks.load_examples(name, "--suite", data_dir=args.data_dir, field_map=args.fields, limit=args.limit,
+                                    errors=errors)
     for err in errors:
         print(f"skipped bad row: {err}", file=sys.stderr)
     if not examples:

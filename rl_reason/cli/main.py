@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ConfigError, JsonlError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except Exception:  # a bug, not a user mistake: show where, and ask for a report
+    except Exception:  # noqa: BLE001  (a bug, not a user mistake: show where, and ask for a report)
         traceback.print_exc()
         print(f"rl-reason {args.command}: unexpected error (a bug); please report it with the traceback above",
               file=sys.stderr)

@@ -11,6 +11,16 @@ import json
 import os
 import sys
 import time
+from typing import Any
+
+from rl_reason.cli import checks
+from rl_reason.cli.checks import (
+    UserError,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
+
 
 def register(subparsers) -> None:
     from rl_reason.cli.verify_code import add_code_parser
@@ -47,9 +57,10 @@ def _register_math(kinds) -> None:
     batch.add_argument("--output", metavar="OUT.jsonl", help="where to write the graded rows (written atomically at the end)")
     batch.add_argument("--response-key", default="response", help="row key holding the response (default: %(default)s)")
     batch.add_argument("--gold-key", default="gold", help="row key holding the gold answer (default: %(default)s)")
-    batch.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="symbolic-check worker processes (default: CPU count, %(default)s)")
-    p.add_argument("--timeout", type=float, default=5.0, help="hard wall-clock limit per symbolic check, seconds (default: %(default)s)")
-    p.add_argument("--rel-tol", type=float, default=None, help="accept numeric answers within this relative tolerance (default: exact)")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1), help="symbolic-check worker processes (default: CPU count, %(default)s)")
+    p.add_argument("--timeout", type=positive_float, default=5.0, help="hard wall-clock limit per symbolic check, seconds (default: %(default)s)")
+    p.add_argument("--rel-tol", type=non_negative_float, default=None, help="accept numeric answers within this relative tolerance (default: exact)")
     p.set_defaults(func=run_math, parser=p)
 
 
@@ -63,8 +74,8 @@ def run_math(args) -> int:
         return _run_single(args)
     if not args.output:
         args.parser.error("--input needs --output")
-    if args.workers < 1 or args.timeout <= 0:
-        args.parser.error("--workers must be >= 1 and --timeout > 0")
+    checks.input_file(args.input, "--input")
+    checks.output_file(args.output, "--output", inputs=(args.input,))
     return _run_file(args)
 
 
@@ -91,12 +102,16 @@ def _load_pairs(args):
             items.append((line_no, None, None, None, str(row)))
             continue
         missing = [k for k in (args.response_key, args.gold_key) if k not in row]
-        bad_type = [k for k in (args.response_key, args.gold_key) if k in row and not isinstance(row[k], str)]
+        gold = row.get(args.gold_key)
+        if isinstance(gold, (int, float)) and not isinstance(gold, bool):  # a numeric gold, as data prepare accepts
+            gold = str(gold)
+        bad_type = [k for k, v in ((args.response_key, row.get(args.response_key)), (args.gold_key, gold))
+                    if k in row and not isinstance(v, str)]
         if missing or bad_type:
             what = f"missing key(s) {missing}" if missing else f"key(s) {bad_type} are not strings"
             items.append((line_no, row, None, None, f"{args.input}:{line_no}: {what}"))
         else:
-            items.append((line_no, row, row[args.response_key], row[args.gold_key], None))
+            items.append((line_no, row, row[args.response_key], gold, None))
     return items
 
 
@@ -108,34 +123,44 @@ def _run_file(args) -> int:
     from rl_reason.io import atomic_write_text
     from rl_reason.verifiers import STATUSES, MathVerifier
 
-    if not os.path.exists(args.input):
-        print(f"error: input file {args.input} does not exist", file=sys.stderr)
-        return 2
     items = _load_pairs(args)
     good = [i for i, it in enumerate(items) if it[4] is None]
     for line_no, _, _, _, problem in items:
         if problem:
             print(f"malformed row: {problem}", file=sys.stderr)
+    if not good:
+        raise UserError(f"--input {args.input}: no valid row among {len(items)} (see the messages above)")
 
     start = time.perf_counter()
-    with tqdm(total=len(good), desc="verifying", unit="pair", file=sys.stderr, disable=None) as bar:
-        with MathVerifier(workers=args.workers, timeout=args.timeout, rel_tol=args.rel_tol) as v:
-            results = v.verify_batch(
-                [items[i][2] for i in good], [items[i][3] for i in good], on_result=lambda _i, _r: bar.update(1)
-            )
+    graded: dict[int, Any] = {}  # item index -> result, filled as results arrive so Ctrl-C keeps them
+    interrupted = False
+    with tqdm(total=len(good), desc="verifying", unit="pair", file=sys.stderr, disable=args.quiet) as bar, \
+            MathVerifier(workers=args.workers, timeout=args.timeout, rel_tol=args.rel_tol) as v:
+        def finished(j: int, result: Any) -> None:
+            graded[good[j]] = result
+            bar.update(1)
+
+        try:
+            v.verify_batch([items[i][2] for i in good], [items[i][3] for i in good], on_result=finished)
+        except KeyboardInterrupt:
+            interrupted = True
     elapsed = time.perf_counter() - start
 
-    graded = dict(zip(good, results))
     counts = dict.fromkeys(STATUSES, 0)
     lines = []
     for i, (line_no, row, _, _, problem) in enumerate(items):
         if problem:
             verdict = {"correct": False, "score": 0.0, "status": "error", "extracted": None, "reason": problem}
+        elif i not in graded:  # not reached before an interrupt
+            continue
         else:
             verdict = graded[i].to_dict()
             counts[verdict["status"]] += 1
         lines.append(json.dumps({**(row or {"line": line_no}), "verify": verdict}, ensure_ascii=False) + "\n")
     atomic_write_text(args.output, "".join(lines))
+    if interrupted:
+        print(f"interrupted: wrote the {len(graded)} rows graded so far (of {len(good)}) to {args.output}", file=sys.stderr)
+        return 130
 
     # Judged rows exclude timeouts, errors and bad golds: those say nothing about the model.
     judged = counts["correct"] + counts["wrong"] + counts["no_answer"]

@@ -270,21 +270,46 @@ def _judge_pytest(index: int, names: list[str], run: ExecResult) -> list[dict]:
     return [_outcome("pytest", index, outcomes.get(name) == "passed", run, name) for name in names]
 
 
-def _validate(tests: Sequence[dict]) -> None:
-    required = {"stdio": ("input", "output"), "call": ("fn_name", "inputs", "outputs"), "assert": ("code",), "pytest": ("code",)}
+# kind -> required keys and their types; optional keys of every kind: tolerance (number), and for
+# assert tests setup (str) and entry_point (str). docs/cli.md documents this format.
+TEST_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "stdio": {"input": str, "output": str},
+    "call": {"fn_name": str, "inputs": list, "outputs": list},
+    "assert": {"code": str},
+    "pytest": {"code": str},
+}
+OPTIONAL_TEST_KEYS: dict[str, type | tuple[type, ...]] = {"tolerance": (int, float), "setup": str, "entry_point": str}
+
+
+def validate_tests(tests: Any) -> None:
+    """Raise ``ValueError`` naming the test index and key unless ``tests`` is a non-empty list of
+    well-formed tests (see ``TEST_KEYS``); run before anything executes."""
+    if not isinstance(tests, list) or not tests:
+        raise ValueError(f"'tests' must be a non-empty list of tests, got {tests!r:.80}")
     for i, test in enumerate(tests):
         if not isinstance(test, dict) or test.get("kind") not in TEST_KINDS:
             raise ValueError(f"test {i}: expected a dict with kind in {TEST_KINDS}, got {test!r:.120}")
-        missing = [k for k in required[test["kind"]] if k not in test]
+        kind = test["kind"]
+        missing = [k for k in TEST_KEYS[kind] if k not in test]
         if missing:
-            raise ValueError(f"test {i} ({test['kind']}): missing key(s) {', '.join(missing)}")
-        if test["kind"] == "call" and len(test["inputs"]) != len(test["outputs"]):
-            raise ValueError(f"test {i} (call): {len(test['inputs'])} inputs but {len(test['outputs'])} outputs")
+            raise ValueError(f"test {i} ({kind}): missing key(s) {', '.join(missing)}")
+        for key, types in {**TEST_KEYS[kind], **OPTIONAL_TEST_KEYS}.items():
+            if key in test and test[key] is not None and (not isinstance(test[key], types) or isinstance(test[key], bool)):
+                raise ValueError(f"test {i} ({kind}): key {key!r} has the wrong type ({type(test[key]).__name__})")
+        if kind == "call":
+            if len(test["inputs"]) != len(test["outputs"]):
+                raise ValueError(f"test {i} (call): {len(test['inputs'])} inputs but {len(test['outputs'])} outputs")
+            for case, args in enumerate(test["inputs"]):
+                if not isinstance(args, list):
+                    raise ValueError(f"test {i} (call): inputs[{case}] must be the list of arguments of one call "
+                                     f"(e.g. [[2]] for f(2)), got {args!r:.40}")
+        elif kind in ("assert", "pytest") and not test["code"].strip():
+            raise ValueError(f"test {i} ({kind}): key 'code' is empty")
 
 
 def verify_code(response: str, tests: Sequence[dict], sandbox: Sandbox | None = None) -> CodeResult:
     """Score `response` (model text or bare code) on `tests`; see the module docstring."""
-    _validate(tests)
+    validate_tests(tests)
     code = extract_code(response or "")
     if not code.strip():
         return CodeResult(0.0, 0, _total(tests), "no_code", detail="no code found in the response")
