@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import json
 import os
 from pathlib import Path
 
@@ -85,3 +86,13 @@ def check_model_name(name: str) -> None:
     if _hub_offline():
         raise ValueError(f"model {name!r} is not in the local hub cache and downloads are off (HF_HUB_OFFLINE); "
                          f"{hint}known aliases: {aliases}")
+
+
+def is_scalar_model_dir(path: Path) -> bool:
+    """Whether ``path`` holds a saved sequence-classification model: a trained reward model or
+    critic (a scalar head), not a policy checkpoint."""
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    archs = json.loads(config.read_text()).get("architectures") or []
+    return any(a.endswith("ForSequenceClassification") for a in archs)

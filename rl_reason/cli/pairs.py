@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import argparse
 
+from rl_reason.cli import checks
+
 
 def handle(args: argparse.Namespace) -> int:
+    checks.model_name(args.model)
+    checks.dataset(args.data, "--data")
+    checks.output_dir(args.out)
+
     from rl_reason.models import load_model
     from rl_reason.trainers.minting import mint_pairs
     from rl_reason.trainers.post_config import MintPairsConfig
@@ -32,13 +38,13 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="policy: alias (smollm2-135m), hub id, local HF dir or .gguf")
     p.add_argument("--data", required=True, help="prompts: dataset name[:split] (e.g. arithmetic:train, gsm8k) or JSONL")
-    p.add_argument("--n", type=int, default=8, help="samples per prompt (default 8)")
+    p.add_argument("--n", type=checks.positive_int, default=8, help="samples per prompt (default 8)")
     p.add_argument("--out", required=True, help="output folder: samples.jsonl (graded, resumable) and pairs.jsonl")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N prompts (default 0 = all)")
+    p.add_argument("--limit", type=checks.non_negative_int, default=0, help="use only the first N prompts (default 0 = all)")
     p.add_argument("--template", default="chat_boxed", help="prompt template (data_pipelines.render_prompt; default chat_boxed)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
-    p.add_argument("--max-new-tokens", type=int, default=256, help="response length limit (default 256)")
-    p.add_argument("--max-pairs-per-prompt", type=int, default=0, help="pairs kept per prompt (default 0 = all that pair up)")
+    p.add_argument("--temperature", type=checks.non_negative_float, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--max-new-tokens", type=checks.positive_int, default=256, help="response length limit (default 256)")
+    p.add_argument("--max-pairs-per-prompt", type=checks.non_negative_int, default=0, help="pairs kept per prompt (default 0 = all that pair up)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--dtype", default="float32", help="model dtype (default float32)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")

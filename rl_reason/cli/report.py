@@ -7,6 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from rl_reason.cli import checks
+from rl_reason.cli.checks import UserError
+
 # (title, metric names drawn on one panel); panels whose metrics never appear are skipped.
 PANELS: list[tuple[str, list[str]]] = [
     ("reward", ["reward/mean"]),
@@ -44,14 +47,13 @@ def load_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return series
 
 
-def draw(run_dir: Path, out: Path) -> list[str]:
-    """Write the panels to ``out`` (PNG); returns the titles drawn."""
+def draw(run_dir: Path, out: Path, series: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """Write the panels of ``series`` (``load_metrics``) to ``out`` (PNG); returns the titles drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = load_metrics(run_dir)
     apart = {n for _, names in PANELS for n in names}
     evals = sorted(k for k in series if k.startswith("eval/") and k not in apart)
     panels = [(t, evals if t == "held-out eval" else names) for t, names in PANELS]
@@ -81,13 +83,14 @@ def draw(run_dir: Path, out: Path) -> list[str]:
 
 def handle(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    out = Path(args.out) if args.out else run_dir / "curves.png"
+    if not run_dir.is_dir():
+        raise UserError(f"RUN_DIR {run_dir}: no such folder")
+    out = checks.output_file(args.out, "--out") if args.out else run_dir / "curves.png"
     try:
-        titles = draw(run_dir, out)
+        series = load_metrics(run_dir)  # once: its bad-line warnings are printed once
+        titles = draw(run_dir, out, series)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    series = load_metrics(run_dir)
+        raise UserError(str(e)) from None
     print(f"wrote {out} ({', '.join(titles)})")
     for name in [k for k in series if k.startswith("eval/")] + ["reward/mean"]:
         if name in series:

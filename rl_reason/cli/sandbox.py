@@ -7,13 +7,15 @@ import json
 import sys
 from dataclasses import asdict
 
+from rl_reason.cli import checks
+
 
 def _limits_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cpu-s", type=float, default=2.0, help="CPU seconds for all processes of the run (default 2)")
-    parser.add_argument("--wall-s", type=float, default=4.0, help="wall-clock seconds before everything is killed (default 4)")
-    parser.add_argument("--memory-mb", type=int, default=256, help="memory for all processes together, MiB (default 256)")
-    parser.add_argument("--max-tasks", type=int, default=64, help="processes + threads at once (default 64)")
-    parser.add_argument("--disk-mb", type=int, default=64, help="size of the work dir and /tmp, MiB (default 64)")
+    parser.add_argument("--cpu-s", type=checks.positive_float, default=2.0, help="CPU seconds for all processes of the run (default 2)")
+    parser.add_argument("--wall-s", type=checks.positive_float, default=4.0, help="wall-clock seconds before everything is killed (default 4)")
+    parser.add_argument("--memory-mb", type=checks.positive_int, default=256, help="memory for all processes together, MiB (default 256)")
+    parser.add_argument("--max-tasks", type=checks.positive_int, default=64, help="processes + threads at once (default 64)")
+    parser.add_argument("--disk-mb", type=checks.positive_int, default=64, help="size of the work dir and /tmp, MiB (default 64)")
     parser.add_argument("--allow-unisolated", action="store_true",
                         help="process backend only: run even if this host cannot isolate the network (UNSAFE for untrusted code)")
 
@@ -34,14 +36,10 @@ def open_sandbox(args):
 def _run(args) -> int:
     from rl_reason.sandbox.process import SandboxUnavailable
 
-    try:
-        code = open(args.file, "rb").read()
-    except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
-        return 2
+    code = checks.input_file(args.file, "FILE").read_bytes()
     stdin = None
     if args.stdin is not None:
-        stdin = sys.stdin.buffer.read() if args.stdin == "-" else open(args.stdin, "rb").read()
+        stdin = sys.stdin.buffer.read() if args.stdin == "-" else checks.input_file(args.stdin, "--stdin").read_bytes()
     try:
         with open_sandbox(args) as sb:
             result = sb.run({"main.py": code}, command=["python3", "main.py"], stdin=stdin)
@@ -111,7 +109,9 @@ def register(subparsers) -> None:
                                    description="Sandbox for untrusted code (process or Docker backend).")
     sub = parser.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
 
-    run = sub.add_parser("run", help="run a Python file in the sandbox and print its output and verdict")
+    run = sub.add_parser("run", help="run a Python file in the sandbox and print its output and verdict",
+                         description="Copy FILE into a fresh work dir as main.py, run `python3 main.py` under the "
+                         "limits below, print its stdout/stderr and a verdict line; exit 0 if it ran ok, 1 otherwise.")
     run.add_argument("file", help="Python file to run (copied into a fresh work dir as main.py)")
     run.add_argument("--backend", choices=["process", "docker"], default="process", help="sandbox backend (default process)")
     run.add_argument("--stdin", default=None, help="file whose contents are the program's stdin ('-' = this stdin); closed if omitted")
@@ -119,10 +119,15 @@ def register(subparsers) -> None:
     _limits_args(run)
     run.set_defaults(func=_run)
 
-    doctor = sub.add_parser("doctor", help="report which isolation this host provides (exit 1 if none is usable)")
+    doctor = sub.add_parser("doctor", help="report which isolation this host provides (exit 1 if none is usable)",
+                            description="Check what the process backend can use on this host (bubblewrap, network, "
+                            "PID and mount namespaces, cgroups) and whether the Docker backend's daemon and image are "
+                            "ready; exit 0 if untrusted code can run isolated by either backend, else 1.")
     doctor.set_defaults(func=_doctor)
 
-    build = sub.add_parser("build-image", help="build the rl-reason-sandbox Docker image")
+    build = sub.add_parser("build-image", help="build the rl-reason-sandbox Docker image",
+                           description="Build the Docker image the docker backend runs code in, labelled with a "
+                           "fingerprint of its recipe so that `sandbox doctor` can tell a stale image.")
     build.add_argument("--offline", action="store_true", help="build from a debootstrap root filesystem (no registry needed)")
     build.add_argument("--skip-existing", action="store_true", help="do nothing if an up-to-date image already exists")
     build.set_defaults(func=_build_image)

@@ -9,22 +9,14 @@ Qwen) that picks the wrong token of a response that ends in EOS.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from rl_reason.model_names import is_scalar_model_dir
 from rl_reason.models.logprobs import position_ids_from_mask
-
-
-def _is_scalar_model_dir(path: Path) -> bool:
-    config = path / "config.json"
-    if not config.is_file():
-        return False
-    archs = json.loads(config.read_text()).get("architectures") or []
-    return any(a.endswith("ForSequenceClassification") for a in archs)
 
 
 def scalar_model_from_lm(lm: torch.nn.Module) -> torch.nn.Module:
@@ -47,7 +39,7 @@ def load_scalar_model(name_or_path: str | os.PathLike, dtype: str = "float32", d
     from rl_reason.models.loading import load_model, parse_dtype
 
     path = Path(str(name_or_path)).expanduser()
-    if path.is_dir() and _is_scalar_model_dir(path):
+    if path.is_dir() and is_scalar_model_dir(path):
         tokenizer = AutoTokenizer.from_pretrained(path)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from rl_reason.cli.checks import UserError
 from rl_reason.cli.verify_code import add_code_parser
 from rl_reason.sandbox import Limits, get_sandbox
 from rl_reason.sandbox.host import HostIsolation, detect
@@ -59,4 +60,5 @@ def test_verify_code_cli(tmp_path, capsys):
     assert "mean score: 0.5000" in capsys.readouterr().out
     src.write_text('{"id": 1}\n')
     args = parser.parse_args(["code", "--input", str(src), "--quiet"])
-    assert args.func(args) == 2
+    with pytest.raises(UserError, match=r"in.jsonl:1: key 'response'"):
+        args.func(args)
