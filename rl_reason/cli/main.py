@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import traceback
+import warnings
 
 from rl_reason.cli.checks import ArgumentParser, UserError
 
@@ -37,7 +39,25 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+class _DropMessages(logging.Filter):
+    def __init__(self, *prefixes: str):
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefixes)
+
+
+def silence_known_noise() -> None:
+    """Hide warnings every model run prints that say nothing actionable to the user: transformers'
+    deprecation of the ``past_key_values`` argument its own generate() passes, and DeepSpeed's
+    note that a CPU-only host uses the CPU."""
+    warnings.filterwarnings("ignore", message=r".*`past_key_values` is deprecated", category=FutureWarning)
+    logging.getLogger("DeepSpeed").addFilter(_DropMessages("Setting accelerator to CPU"))
+
+
 def main(argv: list[str] | None = None) -> int:
+    silence_known_noise()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

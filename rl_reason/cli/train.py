@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
+
+from rl_reason.cli import checks
 
 
 def _resolve(spec: str):
@@ -44,6 +47,10 @@ def load_train_config(config_path: str, overrides: list[str]):
     return name, load_config(_resolve(TRAINERS[name][0]), config_path, overrides)
 
 
+def _key_list(text: str) -> list[str]:
+    return [k.strip() for k in text.split(",") if k.strip()]
+
+
 def _help_epilog() -> str:
     from rl_reason.config import config_help
     from rl_reason.trainers import TRAINERS
@@ -55,15 +62,47 @@ def _help_epilog() -> str:
     return "\n".join(parts)
 
 
-def handle(args: argparse.Namespace) -> int:
-    from rl_reason.config import ConfigError, to_dict
-    from rl_reason.trainers import TRAINERS
+def _check_run_inputs(cfg) -> None:
+    """The model, data sources and output folder a config names exist, before anything is created."""
+    from rl_reason.config import to_dict
+    from rl_reason.trainers.common.run_config import flatten
+    from rl_reason.trainers.grpo_config import DataConfig
 
-    try:
-        name, cfg = load_train_config(args.config, args.overrides)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    flat = flatten(to_dict(cfg))
+    name = flat.get("model.name", "")
+    if name and not name.startswith("tiny:"):
+        checks.model_name(name, "model.name")
+    # Keys read by data_pipelines.load_dataset (dataset names or JSONL) vs pair/chat data (JSONL or hub id).
+    dataset_keys = {"pairs.data", "rejection_sampling.data", "task_eval.data"}
+    if isinstance(getattr(cfg, "data", None), DataConfig):
+        dataset_keys |= {"data.train", "data.eval"}
+    for key in sorted(dataset_keys | {"data.train", "data.eval"}):
+        value = flat.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        if key in dataset_keys:
+            checks.dataset(value, key)
+        elif value.endswith((".jsonl", ".json")) or value.startswith((".", os.sep)) or Path(value).exists():
+            checks.input_file(value, key)
+    reward_model = flat.get("reward_model.path")
+    if reward_model:
+        from rl_reason.model_names import is_scalar_model_dir
+
+        if not is_scalar_model_dir(Path(reward_model)):
+            raise checks.UserError(f"reward_model.path {reward_model} is not a trained reward model folder "
+                                   "(train one first: rl-reason train --config recipes/rm.yaml)")
+    checks.output_dir(cfg.output_dir, "output_dir")
+
+
+def handle(args: argparse.Namespace) -> int:
+    from rl_reason.config import to_dict
+    from rl_reason.trainers import TRAINERS
+    from rl_reason.trainers.common.run_config import check_resume_config
+
+    name, cfg = load_train_config(args.config, args.overrides)
+    _check_run_inputs(cfg)
+    for key, (old, new) in check_resume_config(to_dict(cfg), args.allow_config_change).items():
+        print(f"note: continuing {cfg.output_dir} with {key} changed: {old!r} -> {new!r}", file=sys.stderr)
     if args.validate:
         import yaml
 
@@ -88,6 +127,10 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. recipes/quickstart.yaml")
-    parser.add_argument("--validate", action="store_true", help="only load and check the config, print it resolved, and exit")
+    parser.add_argument("--validate", action="store_true",
+                        help="only check the config, its model, data files and output_dir, print it resolved, and exit")
+    parser.add_argument("--allow-config-change", type=_key_list, default=[], metavar="KEY[,KEY]",
+                        help="continue an existing run although these dotted keys (or whole sections) changed, "
+                        "e.g. train.steps; any other change is refused")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.lr=1e-5 rollout.n=4")
     parser.set_defaults(func=handle)

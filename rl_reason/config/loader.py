@@ -179,9 +179,11 @@ def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: 
         if not p.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(p.read_text()) or {}
+            data = yaml.safe_load(p.read_text())
         except yaml.YAMLError as e:
             raise ConfigError(f"{where}invalid YAML: {e}") from None
+        if data is None:  # an empty file would silently run every default
+            raise ConfigError(f"{where}the file holds no settings")
         if not isinstance(data, dict):
             raise ConfigError(f"{where}top level must be a mapping")
     try:

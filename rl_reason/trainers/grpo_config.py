@@ -35,6 +35,11 @@ class DataConfig:
     eval_limit: int = cfg_field(0, "use only the first N held-out examples (0 = all)")
     data_dir: str = cfg_field("", "folder of bundled data files (empty: RL_REASON_DATA_DIR or ../shared/data)")
 
+    def __post_init__(self):
+        for name in ("train_limit", "eval_limit"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"data.{name} must be >= 0 (0 = all), got {getattr(self, name)}")
+
 
 @dataclass
 class RolloutConfig:
@@ -115,6 +120,10 @@ class AdamWConfig:
     def __post_init__(self):
         if len(self.betas) != 2:
             raise ConfigError(f"train.betas must have two values, got {self.betas}")
+        self._check_positive("lr")
+        for name in ("weight_decay", "warmup_steps", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass

@@ -19,6 +19,7 @@ import os
 import random
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -110,6 +111,8 @@ class CheckpointManager:
             return None
         state = self.load_engine(path, engine, extra_engines)
         truncate_metrics(Path(metrics_path), int(state["step"]))
+        if is_main():
+            print(f"resuming from step {int(state['step'])} ({path})", file=sys.stderr, flush=True)
         return state
 
     @staticmethod
