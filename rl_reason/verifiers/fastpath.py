@@ -166,7 +166,7 @@ def fast_compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[bo
         if pred_letter:
             return pred_letter == gold_letter, f"choice {pred_letter} vs {gold_letter}"
     g_base = _BASE_RE.match(canonical_spelling(gold))
-    if g_base:  # "52_8": the digits in that base; "52" counts, "42" (its decimal value) does not
+    if g_base and g_base.group(2):  # "52_8": the digits in that base; "52" counts, "42" (its decimal value) does not
         p_base = _BASE_RE.match(canonical_spelling(pred))
         if p_base:
             ok = p_base.group(1) == g_base.group(1) and p_base.group(2) in (None, g_base.group(2))

@@ -208,11 +208,22 @@ def structures_equal(g: tuple, p: tuple) -> bool | None:
     return None
 
 
+def _undefined(shape) -> bool:
+    """Whether a parsed structure holds complex infinity or NaN (what ``1/0`` parses to)."""
+    if isinstance(shape, sympy.Basic):
+        return shape.has(sympy.zoo, sympy.nan)
+    if isinstance(shape, (tuple, list)):
+        return any(_undefined(part) for part in shape)
+    return False
+
+
 def compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[str, str]:
     """``(status, reason)`` with status ``correct``, ``wrong`` or ``invalid_gold``."""
     global _rel_tol
     _rel_tol = rel_tol
     gold_shape = _structure_or_none(gold, rel_tol)
+    if gold_shape is not None and _undefined(gold_shape):
+        return "invalid_gold", f"gold {gold[:200]!r} is undefined (a division by zero)"
     pred_shape = _structure_or_none(pred, rel_tol) if gold_shape is not None else None
     if pred_shape is not None:  # both in the plain subset: no ANTLR parse needed
         same = structures_equal(gold_shape, pred_shape)
