@@ -147,11 +147,6 @@ def _print_summaries(summaries: dict[str, dict[str, Any]]) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from rl_reason.data_pipelines.templates import default_template
-    from rl_reason.eval import evaluate, write_report
-    from rl_reason.models import load_model
-    from rl_reason.rollout import SamplingParams, get_engine
-
     ks = args.k or _default_ks(args.n)
     if ks[-1] > args.n:
         raise UserError(f"--k {ks[-1]} is larger than --n {args.n}")
@@ -160,6 +155,11 @@ def run_eval(args: argparse.Namespace) -> int:
     config = {**{k: getattr(args, k) for k in SAMPLING_KEYS}, "ks": ks}
     suites = {_suite_label(name): _load_suite(name, args) for name in args.suite.split(",")}
     _check_resume(out, config)
+
+    from rl_reason.data_pipelines.templates import default_template
+    from rl_reason.eval import evaluate, write_report
+    from rl_reason.models import load_model
+    from rl_reason.rollout import SamplingParams, get_engine
 
     if args.engine == "hf":
         model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device or _default_device())

@@ -53,7 +53,9 @@ def silence_known_noise() -> None:
     deprecation of the ``past_key_values`` argument its own generate() passes, and DeepSpeed's
     note that a CPU-only host uses the CPU."""
     warnings.filterwarnings("ignore", message=r".*`past_key_values` is deprecated", category=FutureWarning)
-    logging.getLogger("DeepSpeed").addFilter(_DropMessages("Setting accelerator to CPU"))
+    logger = logging.getLogger("DeepSpeed")
+    if not any(isinstance(f, _DropMessages) for f in logger.filters):
+        logger.addFilter(_DropMessages("Setting accelerator to CPU"))
 
 
 def main(argv: list[str] | None = None) -> int:
