@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from rl_reason.data_pipelines.schema import Example
 from rl_reason.data_pipelines.templates import render_prompt
@@ -88,14 +88,15 @@ def evaluate(
         for chunk_idx, chunk in enumerate(chunks):
             if all(len(have.get(ex.id, ())) == n for ex in chunk):
                 continue
-            new = _sample_chunk(engine, chunk, n, sampling_params, chunk_idx, template, tokenizer, suite)
+            todo = [len(have.get(ex.id, ())) < n for ex in chunk]
+            new = _sample_chunk(engine, chunk, n, sampling_params, chunk_idx, template, tokenizer, suite,
+                                on_group_done=lambda p, todo=todo: bar.update(int(todo[p])))
             new = [r for r in new if r["sample"] not in have.get(r["id"], ())]
             graded = grader.grade(new, by_id)
             for rec in graded:
                 if appender:
                     appender.write(rec)
                 records.append(rec)
-            bar.update(sum(len(have.get(ex.id, ())) < n for ex in chunk))
     finally:
         bar.close()
         grader.close()
@@ -106,13 +107,14 @@ def evaluate(
 
 
 def _sample_chunk(
-    engine: Any, chunk: list[Example], n: int, sampling: Any, chunk_idx: int, template: str, tokenizer: Any, suite: str
+    engine: Any, chunk: list[Example], n: int, sampling: Any, chunk_idx: int, template: str, tokenizer: Any, suite: str,
+    on_group_done: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     params = sampling
     if getattr(sampling, "seed", None) is not None:
         params = dataclasses.replace(sampling, seed=sampling.seed + chunk_idx)
     prompts = [render_prompt(ex, template, tokenizer) for ex in chunk]
-    groups = engine.generate(prompts, n, params)
+    groups = engine.generate(prompts, n, params, on_group_done=on_group_done)
     if len(groups) != len(chunk):
         raise RuntimeError(f"engine returned {len(groups)} groups for {len(chunk)} prompts")
     out = []

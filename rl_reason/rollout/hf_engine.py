@@ -15,7 +15,7 @@ exist for a separate rollout copy (another dtype or device).
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
@@ -71,7 +71,8 @@ class HFEngine:
         self.model, self.tokenizer, self.max_batch_size = model, tokenizer, max_batch_size
         self.eos_ids = eos_token_ids(model, tokenizer)
 
-    def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
+    def generate(self, prompts: list[str], n: int, params: SamplingParams,
+                 on_group_done: Callable[[int], None] | None = None) -> list[list[Completion]]:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         seed = params.seed if params.seed is not None else int(torch.randint(0, 2**62, ()).item())
@@ -83,11 +84,13 @@ class HFEngine:
         groups: list[list[Completion]] = []
         with _eval_mode(self.model), torch.inference_mode():
             for start in range(0, len(prompts), per_batch):
-                groups.extend(self._generate_batch(prompt_ids[start : start + per_batch], start, n, params, seed))
+                groups.extend(self._generate_batch(prompt_ids[start : start + per_batch], start, n, params, seed,
+                                                   on_group_done))
         return groups
 
     def _generate_batch(
-        self, prompt_ids: list[list[int]], first_index: int, n: int, params: SamplingParams, seed: int
+        self, prompt_ids: list[list[int]], first_index: int, n: int, params: SamplingParams, seed: int,
+        on_group_done: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
         device = self.model.device
         width = max(len(ids) for ids in prompt_ids)
@@ -116,6 +119,13 @@ class HFEngine:
         logprobs: dict[tuple[int, int], list[float]] = {row: [] for row in rows}
         reasons: dict[tuple[int, int], str] = {}
         active = list(rows)
+        unfinished = dict.fromkeys(range(first_index, first_index + len(prompt_ids)), n)
+
+        def finished(row: tuple[int, int]) -> None:  # progress per prompt, not per batch
+            unfinished[row[0]] -= 1
+            if unfinished[row[0]] == 0 and on_group_done is not None:
+                on_group_done(row[0])
+
         for step in range(params.max_new_tokens):
             next_tokens, next_logprobs = sample_tokens(logits, params, generators)
             keep = []
@@ -124,6 +134,7 @@ class HFEngine:
                 logprobs[row].append(logprob)
                 if token in self.eos_ids or self._hit_stop(tokens[row], params.stop):
                     reasons[row] = "stop"
+                    finished(row)
                 else:
                     keep.append(i)
             if not keep or step == params.max_new_tokens - 1:
@@ -140,6 +151,9 @@ class HFEngine:
             )
             logits = out.logits[:, -1].float()
             next_position = next_position + 1
+        for row in active:
+            if row not in reasons:  # cut at max_new_tokens
+                finished(row)
 
         return [
             [self._completion(tokens[(first_index + p, j)], logprobs[(first_index + p, j)],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Protocol, runtime_checkable
+from typing import Callable, Iterable, Literal, Protocol, runtime_checkable
 
 import torch
 
@@ -56,8 +56,10 @@ class Completion:
 
 @runtime_checkable
 class RolloutEngine(Protocol):
-    def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
-        """``n`` completions per prompt, as one group per prompt in input order."""
+    def generate(self, prompts: list[str], n: int, params: SamplingParams,
+                 on_group_done: Callable[[int], None] | None = None) -> list[list[Completion]]:
+        """``n`` completions per prompt, as one group per prompt in input order;
+        ``on_group_done(i)`` is called once prompt ``i``'s group is complete (progress bars)."""
         ...
 
     def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:

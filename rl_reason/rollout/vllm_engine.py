@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
@@ -100,7 +100,8 @@ class VLLMEngine:
         self.stale_prefix_cache = False
         self.last_logprob_diff: float | None = None
 
-    def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
+    def generate(self, prompts: list[str], n: int, params: SamplingParams,
+                 on_group_done: Callable[[int], None] | None = None) -> list[list[Completion]]:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         self.wake_up()
@@ -127,6 +128,9 @@ class VLLMEngine:
                 finish_reason="length" if sample.finish_reason == "length" else "stop",
                 prompt_token_ids=list(request["prompt_token_ids"]),
             ))
+        if on_group_done is not None:  # vLLM returns every group at once
+            for p in range(len(prompts)):
+                on_group_done(p)
         return [completions[p * n : (p + 1) * n] for p in range(len(prompts))]
 
     def update_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]], reference: torch.nn.Module | None = None) -> None:

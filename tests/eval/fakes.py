@@ -30,7 +30,7 @@ class FakeEngine:
         self.fail_after_calls = fail_after_calls
         self.calls = 0
 
-    def generate(self, prompts, n, params):
+    def generate(self, prompts, n, params, on_group_done=None):
         if self.fail_after_calls is not None and self.calls >= self.fail_after_calls:
             raise KeyboardInterrupt("simulated kill")
         self.calls += 1
@@ -49,4 +49,6 @@ class FakeEngine:
                     text, reason = f"Adding up, the final answer is $\\boxed{{{value}}}$.", "stop"
                 group.append(FakeCompletion(text, list(range(len(text.split()))), reason))
             groups.append(group)
+            if on_group_done is not None:
+                on_group_done(len(groups) - 1)
         return groups
