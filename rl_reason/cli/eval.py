@@ -103,6 +103,7 @@ def _default_ks(n: int) -> list[int]:
 
 
 def _load_suite(name: str, args: argparse.Namespace) -> list:
+    checks.dataset(name, "--suite")
     errors: list[str] = []
     examples = checks.load_examples(name, "--suite", data_dir=args.data_dir, field_map=args.fields, limit=args.limit,
                                     errors=errors)

@@ -357,7 +357,7 @@ def test_model_names_and_paths_are_resolved_before_anything_is_created(ws, capsy
 
 def test_routine_mistakes_print_one_line_not_a_traceback(ws, capsys):
     code, _, err = run(["grade", "--samples", str(ws / "rows.jsonl"), "--suite", "gsm8kk", "--out", str(ws / "o")], capsys)
-    assert_one_line_error(code, err, "--suite gsm8kk", "unknown dataset")
+    assert_one_line_error(code, err, "--suite", "unknown dataset 'gsm8kk'; did you mean 'gsm8k'")
     code, _, err = run(["pairs", "--model", str(ws / "policy"), "--data", "gsm8kk", "--out", str(ws / "o")], capsys)
     assert_one_line_error(code, err, "--data", "did you mean 'gsm8k'")
     code, _, err = run(["data", "prepare", "--dataset", str(ws / "rows.jsonl"), "--out", str(ws / "afile")], capsys)
