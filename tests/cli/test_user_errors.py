@@ -63,6 +63,18 @@ def ws(tmp_path):
     return tmp_path
 
 
+def _reads_and_writes(base: list[str], inp: str, out: str, number: list[str], good: str = "{ws}/rows.jsonl",
+                      out_name: str = "out") -> dict[str, tuple[list[str], str]]:
+    """The four mistakes of a command that reads flag ``inp`` and writes flag ``out``; ``good``
+    is a valid input, ``number`` a zero or negative numeric flag and its value."""
+    return {
+        "missing": ([*base, inp, "{ws}/nope.jsonl", out, f"{{ws}}/{out_name}"], inp),
+        "empty": ([*base, inp, "{ws}/empty.jsonl", out, f"{{ws}}/{out_name}"], "is empty"),
+        "unwritable": ([*base, inp, good, out, f"{{ws}}/afile/{out_name}"], out),
+        "number": ([*base, inp, good, out, f"{{ws}}/{out_name}", *number], number[0]),
+    }
+
+
 # sub-command -> {mistake: (argv with {ws} placeholders, text the error line must contain)}.
 # "missing"/"empty": the main input; "unwritable": an output under a plain file; "number": a
 # zero or negative numeric flag. Sub-commands without such an input/output/flag say so (None).
@@ -73,52 +85,17 @@ MISTAKES: dict[str, dict[str, tuple[list[str], str] | None]] = {
         "unwritable": (["train", "--config", "{ws}/recipe.yaml", "output_dir={ws}/afile/run"], "output_dir"),
         "number": (["train", "--config", "{ws}/recipe.yaml", "train.steps=0"], "train.steps"),
     },
-    "eval": {
-        "missing": (["eval", "--model", "{ws}/policy", "--suite", "{ws}/nope.jsonl", "--out", "{ws}/out"], "--suite"),
-        "empty": (["eval", "--model", "{ws}/policy", "--suite", "{ws}/empty.jsonl", "--out", "{ws}/out"], "empty.jsonl"),
-        "unwritable": (["eval", "--model", "{ws}/policy", "--suite", "math500", "--out", "{ws}/afile/out"], "--out"),
-        "number": (["eval", "--model", "{ws}/policy", "--suite", "math500", "--out", "{ws}/out", "--n", "0"], "--n"),
-    },
-    "grade": {
-        "missing": (["grade", "--samples", "{ws}/nope.jsonl", "--suite", "math500", "--out", "{ws}/out"], "--samples"),
-        "empty": (["grade", "--samples", "{ws}/empty.jsonl", "--suite", "math500", "--out", "{ws}/out"], "is empty"),
-        "unwritable": (["grade", "--samples", "{ws}/rows.jsonl", "--suite", "math500", "--out", "{ws}/afile/o"], "--out"),
-        "number": (["grade", "--samples", "{ws}/rows.jsonl", "--suite", "math500", "--k", "0"], "--k"),
-    },
-    "verify math": {
-        "missing": (["verify", "math", "--input", "{ws}/nope.jsonl", "--output", "{ws}/out.jsonl"], "--input"),
-        "empty": (["verify", "math", "--input", "{ws}/empty.jsonl", "--output", "{ws}/out.jsonl"], "is empty"),
-        "unwritable": (["verify", "math", "--input", "{ws}/rows.jsonl", "--output", "{ws}/afile/o.jsonl"], "--output"),
-        "number": (["verify", "math", "--input", "{ws}/rows.jsonl", "--output", "{ws}/out.jsonl", "--timeout", "0"], "--timeout"),
-    },
-    "verify code": {
-        "missing": (["verify", "code", "--input", "{ws}/nope.jsonl", "--output", "{ws}/out.jsonl"], "--input"),
-        "empty": (["verify", "code", "--input", "{ws}/empty.jsonl", "--output", "{ws}/out.jsonl"], "is empty"),
-        "unwritable": (["verify", "code", "--input", "{ws}/rows.jsonl", "--output", "{ws}/afile/o.jsonl"], "--output"),
-        "number": (["verify", "code", "--input", "{ws}/rows.jsonl", "--workers", "-1"], "--workers"),
-    },
+    "eval": _reads_and_writes(["eval", "--model", "{ws}/policy"], "--suite", "--out", ["--n", "0"], good="math500"),
+    "grade": _reads_and_writes(["grade", "--suite", "math500"], "--samples", "--out", ["--k", "0"]),
+    "verify math": _reads_and_writes(["verify", "math"], "--input", "--output", ["--timeout", "0"], out_name="o.jsonl"),
+    "verify code": _reads_and_writes(["verify", "code"], "--input", "--output", ["--workers", "-1"], out_name="o.jsonl"),
     "data list": {
         "missing": (["data", "list", "--data-dir", "{ws}/nope"], "--data-dir"),
         "empty": None, "unwritable": None, "number": None,  # reads a folder, writes nothing, no numbers
     },
-    "data prepare": {
-        "missing": (["data", "prepare", "--dataset", "{ws}/nope.jsonl", "--out", "{ws}/out"], "--dataset"),
-        "empty": (["data", "prepare", "--dataset", "{ws}/empty.jsonl", "--out", "{ws}/out"], "is empty"),
-        "unwritable": (["data", "prepare", "--dataset", "{ws}/rows.jsonl", "--out", "{ws}/afile/out"], "--out"),
-        "number": (["data", "prepare", "--dataset", "{ws}/rows.jsonl", "--out", "{ws}/out", "--ngram", "0"], "--ngram"),
-    },
-    "pairs": {
-        "missing": (["pairs", "--model", "{ws}/policy", "--data", "{ws}/nope.jsonl", "--out", "{ws}/out"], "--data"),
-        "empty": (["pairs", "--model", "{ws}/policy", "--data", "{ws}/empty.jsonl", "--out", "{ws}/out"], "is empty"),
-        "unwritable": (["pairs", "--model", "{ws}/policy", "--data", "gsm8k", "--out", "{ws}/afile/out"], "--out"),
-        "number": (["pairs", "--model", "{ws}/policy", "--data", "gsm8k", "--out", "{ws}/out", "--n", "0"], "--n"),
-    },
-    "score": {
-        "missing": (["score", "--model", "{ws}/rm", "--data", "{ws}/nope.jsonl", "--out", "{ws}/o.jsonl"], "--data"),
-        "empty": (["score", "--model", "{ws}/rm", "--data", "{ws}/empty.jsonl", "--out", "{ws}/o.jsonl"], "is empty"),
-        "unwritable": (["score", "--model", "{ws}/rm", "--data", "{ws}/rows.jsonl", "--out", "{ws}/afile/o.jsonl"], "--out"),
-        "number": (["score", "--model", "{ws}/rm", "--data", "{ws}/rows.jsonl", "--batch-size", "0"], "--batch-size"),
-    },
+    "data prepare": _reads_and_writes(["data", "prepare"], "--dataset", "--out", ["--ngram", "0"]),
+    "pairs": _reads_and_writes(["pairs", "--model", "{ws}/policy"], "--data", "--out", ["--n", "0"], good="gsm8k"),
+    "score": _reads_and_writes(["score", "--model", "{ws}/rm"], "--data", "--out", ["--batch-size", "0"], out_name="o.jsonl"),
     "sandbox run": {
         "missing": (["sandbox", "run", "{ws}/nope.py"], "nope.py"),
         "empty": (["sandbox", "run", "{ws}/empty.py"], "is empty"),
