@@ -9,9 +9,10 @@ before any output folder is created, so a typo leaves nothing half-made behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -133,3 +134,14 @@ def load_examples(name: str, what: str, **kwargs) -> list:
         return load_dataset(name, **kwargs)
     except (ValueError, FileNotFoundError) as e:
         raise UserError(f"{what} {name}: {e}") from None
+
+
+@contextlib.contextmanager
+def loading(what: str) -> Iterator[None]:
+    """Turn the failure to load a model that passed ``model_name`` (a folder with a broken or
+    missing file) into one ``UserError`` line naming ``what``."""
+    try:
+        yield
+    except (OSError, ValueError) as e:
+        lines = str(e).strip().splitlines()
+        raise UserError(f"{what}: cannot load it ({lines[0] if lines else type(e).__name__})") from None

@@ -128,8 +128,6 @@ def _check_resume(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix samples of different settings in one samples.jsonl."""
     import json
 
-    from rl_reason.io import atomic_write_json
-
     path = out / "run_config.json"
     if path.exists():
         old = json.loads(path.read_text())
@@ -137,7 +135,6 @@ def _check_resume(out: Path, config: dict[str, Any]) -> None:
         if diff:
             changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
             raise UserError(f"{out} holds a run with other settings ({changes}); use a fresh --out")
-    atomic_write_json(path, config)
 
 
 def _print_summaries(summaries: dict[str, dict[str, Any]]) -> None:
@@ -159,15 +156,19 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from rl_reason.data_pipelines.templates import default_template
     from rl_reason.eval import evaluate, write_report
+    from rl_reason.io import atomic_write_json
     from rl_reason.models import load_model
     from rl_reason.rollout import SamplingParams, get_engine
 
     if args.engine == "hf":
-        model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device or _default_device())
+        with checks.loading(f"--model {args.model}"):
+            model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device or _default_device())
         engine = get_engine("hf", model=model, tokenizer=tokenizer)
     else:  # vLLM loads the weights itself; the templates need only its tokenizer
         engine = get_engine("vllm", model=args.model, dtype=args.dtype)
         tokenizer = engine.tokenizer
+    # Recorded once the model has loaded: a model that fails to load leaves no run to refuse the corrected command.
+    atomic_write_json(out / "run_config.json", config)
     sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                               max_new_tokens=args.max_new_tokens, seed=args.seed)
     summaries = {}

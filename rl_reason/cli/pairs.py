@@ -25,7 +25,8 @@ def handle(args: argparse.Namespace) -> int:
     mint = MintPairsConfig(data=args.data, limit=args.limit, n=args.n, template=args.template,
                            temperature=args.temperature, max_new_tokens=args.max_new_tokens,
                            max_pairs_per_prompt=args.max_pairs_per_prompt)
-    model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device)
+    with checks.loading(f"--model {args.model}"):
+        model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device)
     pairs = mint_pairs(model, tokenizer, mint, args.out, seed=args.seed, progress=not args.quiet)
     prompts = len({p["id"] for p in pairs})
     print(f"{len(pairs)} pairs from {prompts} prompts with both a correct and an incorrect answer -> {args.out}/pairs.jsonl")

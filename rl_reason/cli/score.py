@@ -64,7 +64,8 @@ def handle(args: argparse.Namespace) -> int:
     from rl_reason.trainers.common.encoding import as_text
     from rl_reason.trainers.reward_model import score_texts
 
-    model, tokenizer = load_scalar_model(args.model, dtype=args.dtype, device=args.device)
+    with checks.loading(f"--model {args.model}"):
+        model, tokenizer = load_scalar_model(args.model, dtype=args.dtype, device=args.device)
     keys = ("chosen", "rejected") if "chosen" in rows[0] else ("response",)
     for start in tqdm(range(0, len(rows), args.batch_size), desc="score", unit="batch", disable=args.quiet):
         chunk = rows[start : start + args.batch_size]

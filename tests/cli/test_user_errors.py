@@ -329,6 +329,14 @@ def test_model_names_and_paths_are_resolved_before_anything_is_created(ws, capsy
     assert not (ws / "o").exists()
 
 
+@pytest.mark.slow
+def test_a_model_folder_that_fails_to_load_leaves_no_run_folder(ws, capsys):
+    code, _, err = run(["eval", "--model", str(ws / "policy"), "--suite", "math500", "--limit", "1", "--n", "1",
+                        "--out", str(ws / "o")], capsys)
+    assert_one_line_error(code, err, f"--model {ws / 'policy'}: cannot load it")
+    assert not (ws / "o").exists()  # so the corrected command is not refused as "other settings"
+
+
 # ---------------------------------------------------------------- 6. routine mistakes, real bugs
 
 
