@@ -219,6 +219,7 @@ def test_score_runs_a_saved_reward_model(ws, capsys):
     rm.save_pretrained(ws / "tiny_rm")
     tokenizer.save_pretrained(ws / "tiny_rm")
     (ws / "pairs.jsonl").write_text(json.dumps({"prompt": "p", "chosen": "a", "rejected": "b"}) + "\n")
+    capsys.readouterr()
     code, out, err = run(["score", "--model", str(ws / "tiny_rm"), "--data", str(ws / "pairs.jsonl"), "--quiet"], capsys)
     assert code == 0, err
     assert "chosen_score" in json.loads(out) and "pairwise accuracy" in err
