@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-TORCH_FREE = ["rl_reason", "rl_reason.verifiers", "rl_reason.sandbox", "rl_reason.data_pipelines", "rl_reason.io", "rl_reason.config"]
+TORCH_FREE = ["rl_reason", "rl_reason.verifiers", "rl_reason.sandbox", "rl_reason.data_pipelines", "rl_reason.io", "rl_reason.config",
+              "rl_reason.model_names"]
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)
