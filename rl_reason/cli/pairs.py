@@ -17,6 +17,8 @@ def handle(args: argparse.Namespace) -> int:
     checks.model_name(args.model)
     checks.dataset(args.data, "--data")
     checks.output_dir(args.out)
+    if not checks.load_examples(args.data, "--data", limit=args.limit or None):  # bad rows fail here, before the model loads
+        raise checks.UserError(f"--data {args.data}: no rows")
 
     from rl_reason.models import load_model
     from rl_reason.trainers.minting import mint_pairs

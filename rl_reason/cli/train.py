@@ -82,6 +82,8 @@ def _check_run_inputs(cfg) -> None:
             continue
         if key in dataset_keys:
             checks.dataset(value, key)
+            if value.endswith(".jsonl") or os.sep in value:  # a local file: every row must convert
+                checks.load_examples(value, key)
         elif value.endswith((".jsonl", ".json")) or value.startswith((".", os.sep)) or Path(value).exists():
             checks.input_file(value, key)
     reward_model = flat.get("reward_model.path")

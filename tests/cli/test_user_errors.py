@@ -348,6 +348,11 @@ def test_routine_mistakes_print_one_line_not_a_traceback(ws, capsys):
     assert_one_line_error(code, err, "--data", "did you mean 'gsm8k'")
     code, _, err = run(["data", "prepare", "--dataset", str(ws / "rows.jsonl"), "--out", str(ws / "afile")], capsys)
     assert_one_line_error(code, err, "--out", "is a file, not a folder")
+    (ws / "noid.jsonl").write_text('{"question": "x"}\n')
+    code, _, err = run(["pairs", "--model", str(ws / "policy"), "--data", str(ws / "noid.jsonl"), "--out", str(ws / "o")],
+                       capsys)
+    assert_one_line_error(code, err, "noid.jsonl:1", "missing 'id'")
+    assert not (ws / "o").exists()
 
 
 def test_a_real_bug_shows_its_traceback_and_asks_for_a_report(capsys, monkeypatch):
@@ -366,7 +371,9 @@ def test_a_real_bug_shows_its_traceback_and_asks_for_a_report(capsys, monkeypatc
 
 def test_train_validate_checks_data_model_and_output_dir(ws, capsys):
     recipe = ["train", "--config", str(ws / "recipe.yaml"), "--validate"]
+    (ws / "noanswer.jsonl").write_text(json.dumps({"id": "1", "prompt": "What is 1+1?"}) + "\n")
     for override, needle in [(f"data.train={ws}/nope.jsonl", "data.train"), ("model.name=smollm2-13m", "model.name"),
+                             (f"data.train={ws}/noanswer.jsonl", "noanswer.jsonl:1"),
                              (f"output_dir={ws}/afile", "output_dir"), ("data.eval=math5000", "data.eval")]:
         code, out, err = run([*recipe, override], capsys)
         assert_one_line_error(code, err, needle)
