@@ -21,6 +21,8 @@ from rl_reason.cli.checks import (
     positive_int,
 )
 
+CHUNK = 64  # rows per verify_batch call in file mode
+
 
 def register(subparsers) -> None:
     from rl_reason.cli.verify_code import add_code_parser
@@ -136,12 +138,16 @@ def _run_file(args) -> int:
     interrupted = False
     with tqdm(total=len(good), desc="verifying", unit="pair", file=sys.stderr, disable=args.quiet) as bar, \
             MathVerifier(workers=args.workers, timeout=args.timeout, rel_tol=args.rel_tol) as v:
-        def finished(j: int, result: Any) -> None:
-            graded[good[j]] = result
-            bar.update(1)
-
+        # Batches of CHUNK rows: on Ctrl-C only the batch in flight is finished, not the whole file.
         try:
-            v.verify_batch([items[i][2] for i in good], [items[i][3] for i in good], on_result=finished)
+            for start in range(0, len(good), CHUNK):
+                part = good[start : start + CHUNK]
+
+                def finished(j: int, result: Any, part: list[int] = part) -> None:
+                    graded[part[j]] = result
+                    bar.update(1)
+
+                v.verify_batch([items[i][2] for i in part], [items[i][3] for i in part], on_result=finished)
         except KeyboardInterrupt:
             interrupted = True
     elapsed = time.perf_counter() - start

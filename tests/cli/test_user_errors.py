@@ -416,6 +416,25 @@ def test_verify_math_file_shows_progress_and_keeps_finished_rows_on_ctrl_c(ws, c
     assert [json.loads(line)["gold"] for line in out.read_text().splitlines()] == ["0", "1", "2"]
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_verify_math_soon_and_keeps_the_finished_rows(ws):
+    import signal
+
+    src, out = ws / "slow.jsonl", ws / "graded.jsonl"  # rows that need the symbolic checker, each different
+    src.write_text("".join(json.dumps({"response": f"so \\boxed{{\\sin^2({i}x) + \\cos^2({i}x) + {i}y}}", "gold": f"1 + {i}y"})
+                           + "\n" for i in range(600)))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "rl_reason", "verify", "math", "--input", str(src), "--output", str(out),
+                             "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(4)
+    start = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130 and "interrupted: wrote the" in err, err
+    assert time.perf_counter() - start < 30  # one batch in flight is finished, not the whole file
+    assert len(out.read_text().splitlines()) < 600
+
+
 def test_verify_math_fails_when_no_row_is_usable(ws, capsys):
     src = ws / "bad.jsonl"
     src.write_text('{"answer": 1}\nnot json\n')
