@@ -103,6 +103,9 @@ def run_prepare(args: argparse.Namespace) -> int:
     eval_names = [] if args.decontaminate.strip().lower() == "none" else [s.strip() for s in args.decontaminate.split(",") if s.strip()]
     _check_prepare_inputs(args, eval_names)
     out = checks.output_dir(args.out)
+    inputs = tuple(p for p in (args.dataset, args.pass_rates, args.pairs_from) if p)
+    for name in ("train.jsonl", "report.json", "dpo_pairs.jsonl"):  # the files it writes, never over an input
+        checks.output_file(out / name, "--out", inputs=inputs)
     steps = ["load", *(["dedup"] if not args.no_dedup else []), *(["decontaminate"] if eval_names else []),
              *(["difficulty"] if args.pass_rates else []), *(["pairs"] if args.pairs_from else []), "write"]
     report: dict[str, Any] = {"dataset": args.dataset, "steps": {}}

@@ -16,7 +16,9 @@ from rl_reason.cli import checks
 def handle(args: argparse.Namespace) -> int:
     checks.model_name(args.model)
     checks.dataset(args.data, "--data")
-    checks.output_dir(args.out)
+    out = checks.output_dir(args.out)
+    for name in ("pairs.jsonl", "samples.jsonl"):  # the files it writes, never over the input
+        checks.output_file(out / name, "--out", inputs=(args.data,))
     if not checks.load_examples(args.data, "--data", limit=args.limit or None):  # bad rows fail here, before the model loads
         raise checks.UserError(f"--data {args.data}: no rows")
 

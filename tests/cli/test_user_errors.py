@@ -355,6 +355,19 @@ def test_routine_mistakes_print_one_line_not_a_traceback(ws, capsys):
     assert not (ws / "o").exists()
 
 
+def test_outputs_never_overwrite_an_input(ws, capsys):
+    folder = ws / "prep"
+    folder.mkdir()
+    row = json.dumps({"id": "1", "prompt": "What is 1+1?", "answer": "2"}) + "\n"
+    for name, command in [("train.jsonl", ["data", "prepare", "--dataset"]),
+                          ("pairs.jsonl", ["pairs", "--model", str(ws / "policy"), "--data"])]:
+        data = folder / name
+        data.write_text(row)
+        code, _, err = run([*command, str(data), "--out", str(folder)], capsys)
+        assert_one_line_error(code, err, f"{name} is also the input file")
+        assert data.read_text() == row
+
+
 def test_a_real_bug_shows_its_traceback_and_asks_for_a_report(capsys, monkeypatch):
     import rl_reason.cli.verify as verify_cli
 
