@@ -12,9 +12,13 @@ Two answer formats:
      es", "die Antwort ist", "Ответ:", ...; ``phrase``; when the phrase is a sentence, the math
      or number it states: "Final Answer: The largest $n$ is 34." gives ``34``), a GSM8K
      ``#### n`` line (``gsm8k``) or a bold span on the last line (``bold``);
-  2. the last display or inline math (``\\[..\\]``, ``\\(..\\)``, ``$$..$$``, ``$..$``) of the
+  2. a multiple-choice letter opening the final statement ("D. It can't be A", ``choice``);
+  3. the last display or inline math (``\\[..\\]``, ``\\(..\\)``, ``$$..$$``, ``$..$``) of the
      final statement (``final_math``);
-  3. the last number of the final statement, number words ("five") included (``last_number``).
+  4. the last number of the final statement, number words ("five") included (``last_number``).
+
+  Rules 3 and 4 read the last sentence of the final statement that holds math or a number:
+  the value after its last copula ("there are 12 ways ..."), else its last value.
 
 - ``"strict"`` runs step 1 only, with the English phrases: a response that never commits to
   an answer gives ``None``, for rewards that want to teach the format.
@@ -36,7 +40,7 @@ from typing import Literal
 AnswerFormat = Literal["full", "strict"]
 ANSWER_FORMATS: tuple[str, ...] = ("full", "strict")
 # The rules of the chain, in order (``MathResult.extracted_by`` is one of these).
-RULES: tuple[str, ...] = ("boxed", "phrase", "gsm8k", "bold", "final_math", "last_number")
+RULES: tuple[str, ...] = ("boxed", "phrase", "gsm8k", "bold", "choice", "final_math", "last_number")
 
 # An answer longer than this is not a final answer but a pasted derivation.
 MAX_ANSWER_CHARS = 1000
@@ -70,9 +74,13 @@ _SENTENCE_END_RE = re.compile(r"[.。](?=\s+[A-Z])|[.。]\s*$|\n", re.M)
 _HOPE_RE = re.compile(r"\s*I hope it is correct\.?\s*$", re.I)
 # What may sit between two boxes (or two math spans) that state one multi-part (or hedged) answer.
 _JOINER_RE = re.compile(
-    r"^[\s$,;]*(?:(?:or|and|et|ou|y|o|und|oder|和|或|\\text\{\s*(?:or|and)\s*\}|\\q?quad|\\[,;:]|\\mbox\{\s*(?:or|and)\s*\})[\s$,;]*)*$",
+    r"^[\s$,;]*(?:(?:or|and|et|ou|y|o|und|oder|和|或|\\text\{\s*(?:or|and)\s*\}|\\q?quad|\\[,;:()\[\]]|\\mbox\{\s*(?:or|and)\s*\})[\s$,;]*)*$",
     re.I,
 )
+_AND_OR_RE = re.compile(r"(?<![A-Za-z])(?:and|or)(?![A-Za-z])", re.I)
+_SENTENCE_GAP_RE = re.compile(r"[.!?:]\s|\n")
+_CHOICE_LINE_RE = re.compile(r"\s*\(?([A-E])(?:\)|\.|:)\s")
+_BARE_LATEX_RE = re.compile(r"\\[A-Za-z]+|\^|_\{")
 _TOP_LEVEL_OR_RE = re.compile(r"\s+or\s+|\\(?:text|mbox|textrm)\{\s*or\s*\}|\\quad\s*\\text\{or\}", re.I)
 # Chat-template markers: everything from the first one after the answer is a leak.
 _TEMPLATE_RE = re.compile(
@@ -94,7 +102,8 @@ _NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seve
 # A number as prose writes it: mixed numbers "4 4/9", fractions, thousands "7,425,000",
 # decimals, a percent, or a number word.
 _NUMBER_RE = re.compile(
-    r"(?<![\w.])[-−]?(?:\d+\s+\d+/\d+|\d+/\d+|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?:\s*(?:%|percent\b))?"
+    r"(?<![\w.,])[-−]?(?:\d+\s+\d+/\d+|\d+/\d+|\d{1,3}(?:,\d{3})+(?![\d,])(?:\.\d+)?|\d{1,3}(?: \d{3})+(?![\d/,.])"
+    r"|\d+,\d{1,2}(?![\d,])|0,\d+(?![\d,])|\d+(?:\.\d+)?|\.\d+)(?:\s*(?:%|percent\b|per\s+cent\b))?"
     r"|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b",
     re.I,
 )
@@ -232,12 +241,20 @@ def split_alternatives(answer: str) -> tuple[str, ...]:
     return tuple(parts) if len(parts) > 1 else ()
 
 
+def _joins(gap: str) -> bool:
+    """Whether two values with ``gap`` between them are stated together ("2 and 3", "2, 3",
+    ``\\boxed{1} papers and \\boxed{2} bins``): a short gap within one sentence that is only
+    a joiner, or a few words with "and"/"or"."""
+    if len(gap) > 40 or _SENTENCE_GAP_RE.search(gap):
+        return False
+    return bool(_JOINER_RE.match(gap) or _AND_OR_RE.search(gap))
+
+
 def _joined_group(spans: list[tuple[int, int, str]], text: str) -> list[tuple[int, int, str]]:
     """The last span together with the spans written back to back before it."""
     group = [spans[-1]]
     for prev in reversed(spans[:-1]):
-        gap = text[prev[1] : group[0][0]]
-        if len(gap) <= 80 and _JOINER_RE.match(gap):
+        if _joins(text[prev[1] : group[0][0]]):
             group.insert(0, prev)
         else:
             break
@@ -303,20 +320,43 @@ def _final_statement(text: str) -> list[str]:
 
 
 def _final_candidate(text: str) -> tuple[int, str, str, tuple[str, ...]] | None:
-    """Rules 2 and 3: the last math span, else the last number, of the final statement."""
+    """Rules 2 and 3: in the last sentence of the final statement that holds math or a number,
+    the value it states after its last copula ("there are 12 ways"), else its last value. A
+    final line of bare LaTeX (``-\\frac{10}{9}``) is math as a whole."""
+    tail = text[-_TAIL_CHARS:].rstrip()
+    last_line = tail.rsplit("\n", 1)[-1].strip()
+    if last_line and _BARE_LATEX_RE.search(last_line) and not _has_prose(last_line):
+        line_start = len(tail) - len(last_line)
+        if not any(end > line_start for _, end, _ in _math_spans(tail)) and "$" not in last_line:
+            return (len(text) - len(last_line), "final_math", last_line, ())
     for para in _final_statement(text):
+        choice = _CHOICE_LINE_RE.match(para)
+        if choice:  # "D. It can't be A, since ..."
+            return (len(text) - len(para), "choice", choice.group(1), ())
         spans = _math_spans(para)
         masked = _mask(para, spans)
-        # The last sentence holding math or a number is the statement of the answer.
         bounds = [0] + [m.end() for m in _SENTENCE_SPLIT_RE.finditer(masked)] + [len(para)]
         for lo, hi in reversed(list(itertools.pairwise(bounds))):
-            in_sent = [s for s in spans if lo <= s[0] < hi]
-            if in_sent:
-                return _spans_answer(_joined_group(in_sent, para), para, "final_math")
-            numbers = [(m.start(), m.end(), m.group()) for m in _NUMBER_RE.finditer(masked, lo, hi)]
-            if numbers:
-                group = _joined_group(numbers, para)
-                return _spans_answer(group, para, "last_number")
+            values = sorted(
+                [(a, b, c, "final_math") for a, b, c in spans if lo <= a < hi]
+                + [(m.start(), m.end(), m.group(), "last_number") for m in _NUMBER_RE.finditer(masked, lo, hi)]
+            )
+            if not values:
+                continue
+            words = [v for v in values if v[2].lower() in _NUMBER_WORDS]
+            if len(words) < len(values):  # "a zero matrix: $..$": words count only alone
+                values = [v for v in values if v not in words]
+            copulas = [m.end() for m in _COPULA_SPLIT_RE.finditer(masked, lo, hi)]
+            after = [k for k, v in enumerate(values) if copulas and v[0] >= copulas[-1]]
+            if after:  # the first value after the copula, with the values joined to it
+                k = after[0]
+                while k + 1 < len(values) and _joins(para[values[k][1] : values[k + 1][0]]):
+                    k += 1
+                group = values[after[0] : k + 1]
+            else:
+                group = _joined_group([v[:3] for v in values], para)
+                group = values[len(values) - len(group) :]
+            return _spans_answer([g[:3] for g in group], para, group[-1][3])
     return None
 
 
@@ -372,7 +412,11 @@ def extract_answer(response: str, answer_format: AnswerFormat = "full") -> Extra
 
 
 def extract_gold(gold: str) -> str:
-    """A reference answer, given bare or as a solution ending in a box."""
+    """A reference answer, given bare or as a solution ending in a box (boxes stated together,
+    ``\\boxed{1} and \\boxed{2}``, are one multi-part answer)."""
     gold = normalize_chars(gold)
     boxes = find_boxes(gold)
-    return clean_answer(boxes[-1][2] if boxes else gold)
+    if not boxes:
+        return clean_answer(gold)
+    group = _joined_group(boxes, gold)
+    return ", ".join(clean_answer(b[2]) for b in group)

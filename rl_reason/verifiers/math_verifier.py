@@ -55,15 +55,34 @@ _ASSIGNMENT_PREFIX_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=[^=]*$
 
 
 def _top_level_commas(s: str) -> bool:
-    depth = 0
-    for ch in s:
+    return len(_split_top_level_commas(s)) > 1
+
+
+def brace_set(answer: str) -> str:
+    """``{1,2,3}`` (braces as a set, without the backslashes) -> ``\\{1,2,3\\}``."""
+    s = answer.strip()
+    if s.startswith("{") and s.endswith("}") and _top_level_commas(s[1:-1]):
+        depth = 0
+        for i, ch in enumerate(s):
+            depth += ch == "{"
+            depth -= ch == "}"
+            if depth == 0 and i < len(s) - 1:
+                return answer
+        return "\\{" + s[1:-1] + "\\}"
+    return answer
+
+
+def _split_top_level_commas(s: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(s):
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
         elif ch == "," and depth == 0:
-            return True
-    return False
+            parts.append(s[start:i])
+            start = i + 1
+    return [*parts, s[start:]]
 
 
 def _gold_is_multi(gold: str) -> bool:
@@ -119,15 +138,17 @@ class MathVerifier:
             return _result("invalid_gold", None, f"gold answer is empty or not text: {gold!r}")
         if not isinstance(response, str):
             return _result("error", None, f"response is {type(response).__name__}, not text")
-        gold_ans = extract_gold(gold)
+        gold_ans = brace_set(extract_gold(gold))
         if not gold_ans:
             return _result("invalid_gold", None, f"no answer in gold {gold!r}")
         ex = extract_answer(response, answer_format)
         if ex.answer is None:
             return _result("no_answer", None, ex.how)
-        pred = ex.answer
+        pred = brace_set(ex.answer)
         found = (ex.answer, ex.how)
         if ex.parts:
+            if _gold_is_multi(gold_ans):  # "y_1 = a, y_2 = b" lists the values a, b
+                gold_ans = ", ".join(_ASSIGNMENT_PREFIX_RE.sub("", p) for p in _split_top_level_commas(gold_ans))
             parts = [_ASSIGNMENT_PREFIX_RE.sub("", p) for p in ex.parts]
             if _gold_is_multi(gold_ans):
                 # "\boxed{2} and \boxed{3}" lists one answer's elements; "\boxed{2, 3} or

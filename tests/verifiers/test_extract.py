@@ -134,3 +134,27 @@ def test_long_responses_extract_in_linear_time():
         t = time.perf_counter()
         extract_answer(text)
         assert time.perf_counter() - t < 0.5, text[:20]
+
+
+@pytest.mark.parametrize(
+    "response,answer,how",
+    [
+        ("-\\frac{10}{9}", "-\\frac{10}{9}", "final_math"),
+        ("We solve it:\n\\[\nx = 5\n\\]", "x = 5", "final_math"),
+        ("Therefore, there are 12 distinct sequences that meet the three conditions. I hope it is correct.", "12", "last_number"),
+        ("So it increases by $$\\frac{a}{b} \\geq 2.$$ Therefore the error increases by 100%.", "100%", "last_number"),
+        ("Soucis : 2,74 $ a..", "2,74", "last_number"),
+        ("It costs 1 000 euros", "1 000", "last_number"),
+        ("It is 3 or 4.", "3, 4", "last_number"),
+    ],
+)
+def test_final_statement_values(response, answer, how):
+    ex = extract_answer(response)
+    assert (ex.answer, ex.how) == (answer, how), ex
+
+
+def test_gold_with_several_boxes_is_one_multi_part_answer():
+    assert extract_gold("$\\boxed{1}\\boxed{2}$") == "1, 2"
+    assert extract_gold("\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).") == "1, -2"
+    assert extract_gold("\\boxed{1} papers and \\boxed{2} bins") == "1, 2"
+    assert extract_gold("First $\\boxed{1}$. Then, a long time later, $\\boxed{2}$") == "2"
