@@ -58,7 +58,7 @@ def test_trl_reward_plain_and_conversational():
 
 def test_trl_reward_timeout_is_none_not_zero():
     with MathVerifier(workers=1, timeout=1.0) as v:
-        rewards = math_accuracy_reward(["$\\boxed{9^{9^{9^{9}}}}$", "$\\boxed{3}$"], answer=["3", "3"], verifier=v)
+        rewards = math_accuracy_reward(["$\\boxed{\\sum_{k=1}^{100000} k^{k}}$", "$\\boxed{3}$"], answer=["3", "3"], verifier=v)
     assert rewards == [None, 1.0]
 
 
