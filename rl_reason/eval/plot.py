@@ -1,4 +1,5 @@
-"""One PNG per eval run: pass@k curves with 95% CIs, and avg@n bars per level/subject/year."""
+"""One PNG per eval run: pass@k curves with 95% CIs under the full extraction chain (solid) and
+under strict grading, committed answers only (dashed), and avg@n bars per level/subject/year."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ def plot_summaries(summaries: Mapping[str, Mapping[str, Any]], path: str | Path)
         means = [s["metrics"][f"pass@{k}"]["mean"] for k in ks]
         lows = [m - s["metrics"][f"pass@{k}"]["ci95"][0] for k, m in zip(ks, means)]
         highs = [s["metrics"][f"pass@{k}"]["ci95"][1] - m for k, m in zip(ks, means)]
-        ax.errorbar(ks, means, yerr=[lows, highs], marker="o", capsize=3, label=suite)
+        line = ax.errorbar(ks, means, yerr=[lows, highs], marker="o", capsize=3, label=f"{suite} (full chain)")
+        if s.get("strict"):
+            strict = [s["strict"]["metrics"][f"pass@{k}"]["mean"] for k in ks]
+            ax.plot(ks, strict, linestyle="--", marker="x", color=line[0].get_color(), label=f"{suite} (strict)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("k")
     ax.set_ylabel("pass@k (unbiased, 95% CI)")
