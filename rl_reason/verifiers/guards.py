@@ -83,6 +83,22 @@ def _huge_terms(s: str) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
+def unwrap(s: str) -> str:
+    """``((((x))))`` -> ``x``: parentheses around the whole answer never change its value."""
+    s = s.strip()
+    while s.startswith("(") and s.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(s):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(s) - 1:
+                return s
+            if ch == "," and depth == 1:  # a tuple or an interval
+                return s
+        s = s[1:-1].strip()
+    return s
+
+
 def nesting_depth(s: str) -> int:
     depth = deepest = 0
     for ch in s:

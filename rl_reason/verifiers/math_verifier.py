@@ -18,7 +18,7 @@ from typing import Callable, Literal, Sequence
 
 from rl_reason.verifiers.extract import ANSWER_FORMATS, AnswerFormat, extract_answer, extract_gold
 from rl_reason.verifiers.fastpath import fast_compare, normalize_latex
-from rl_reason.verifiers.guards import MAX_DEPTH, defuse, nesting_depth
+from rl_reason.verifiers.guards import MAX_DEPTH, defuse, nesting_depth, unwrap
 from rl_reason.verifiers.pool import WorkerDied, WorkerPool, WorkerTimeout
 
 Status = Literal["correct", "wrong", "no_answer", "invalid_gold", "timeout", "error"]
@@ -165,6 +165,7 @@ class MathVerifier:
         if fast is not None:
             ok, reason = fast
             return _result("correct" if ok else "wrong", ex.answer, reason, ex.how)
+        pred = unwrap(pred)
         depth = max(nesting_depth(pred), nesting_depth(gold_ans))
         if depth > MAX_DEPTH:
             return _result("wrong", ex.answer, f"answer nested {depth} brackets deep, not evaluated", ex.how)

@@ -29,7 +29,9 @@ def verifier():
         ("99999999999!-99999999999!", "0", "correct"),
         ("1.5^{1000000}", "2", "wrong"),
         ("2^{2^{2^{2}}}", "65536", "correct"),
-        ("(" * 200 + "1" + ")" * 200, "1", "wrong"),
+        ("(" * 200 + "1" + ")" * 200, "1", "correct"),
+        ("(" * 200 + "1" + ")" * 199 + "+1)", "2", "wrong"),
+        ("\\frac{1}{" * 61 + "2" + "}" * 61, "2", "wrong"),  # its value is 1/2; rejected unevaluated
     ],
 )
 def test_hostile_answer_is_decided_fast(verifier, answer, gold, status):
