@@ -83,18 +83,24 @@ def _huge_terms(s: str) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
+def wraps_whole(s: str, open_: str = "(", close: str = ")") -> bool:
+    """Whether the bracket opening ``s`` closes at its very end (``(a)(b)`` is not wrapped)."""
+    if not (s.startswith(open_) and s.endswith(close)):
+        return False
+    depth = 0
+    for i, ch in enumerate(s):
+        depth += ch == open_
+        depth -= ch == close
+        if depth == 0:
+            return i == len(s) - 1
+    return False
+
+
 def unwrap(s: str) -> str:
-    """``((((x))))`` -> ``x``: parentheses around the whole answer never change its value."""
+    """``((((x))))`` -> ``x``: parentheses around the whole answer never change its value (a
+    tuple or an interval keeps them)."""
     s = s.strip()
-    while s.startswith("(") and s.endswith(")"):
-        depth = 0
-        for i, ch in enumerate(s):
-            depth += ch == "("
-            depth -= ch == ")"
-            if depth == 0 and i < len(s) - 1:
-                return s
-            if ch == "," and depth == 1:  # a tuple or an interval
-                return s
+    while wraps_whole(s) and "," not in s[1:-1]:
         s = s[1:-1].strip()
     return s
 

@@ -18,7 +18,7 @@ from typing import Callable, Literal, Sequence
 
 from rl_reason.verifiers.extract import ANSWER_FORMATS, AnswerFormat, extract_answer, extract_gold
 from rl_reason.verifiers.fastpath import fast_compare, normalize_latex
-from rl_reason.verifiers.guards import MAX_DEPTH, defuse, nesting_depth, unwrap
+from rl_reason.verifiers.guards import MAX_DEPTH, defuse, nesting_depth, unwrap, wraps_whole
 from rl_reason.verifiers.pool import WorkerDied, WorkerPool, WorkerTimeout
 
 Status = Literal["correct", "wrong", "no_answer", "invalid_gold", "timeout", "error"]
@@ -62,13 +62,7 @@ def _top_level_commas(s: str) -> bool:
 def brace_set(answer: str) -> str:
     """``{1,2,3}`` (braces as a set, without the backslashes) -> ``\\{1,2,3\\}``."""
     s = answer.strip()
-    if s.startswith("{") and s.endswith("}") and _top_level_commas(s[1:-1]):
-        depth = 0
-        for i, ch in enumerate(s):
-            depth += ch == "{"
-            depth -= ch == "}"
-            if depth == 0 and i < len(s) - 1:
-                return answer
+    if wraps_whole(s, "{", "}") and _top_level_commas(s[1:-1]):
         return "\\{" + s[1:-1] + "\\}"
     return answer
 
