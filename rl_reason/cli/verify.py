@@ -158,6 +158,10 @@ def _run_file(args) -> int:
     table.add_row("accuracy (correct / judged)", f"{counts['correct'] / judged:.4f}" if judged else "-")
     table.add_row("accuracy (correct / all rows)", f"{counts['correct'] / len(items):.4f}" if items else "-")
     table.add_row("throughput", f"{len(good) / elapsed:.1f} pairs/s" if elapsed > 0 else "-")
+    by_rule: dict[str, int] = {}
+    for r in results:
+        by_rule[r.extracted_by or "none"] = by_rule.get(r.extracted_by or "none", 0) + 1
+    table.add_row(f"answers found by ({args.answer_format})", ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items())))
     Console(stderr=False).print(table)
     print(f"wrote {len(lines)} rows to {args.output}")
     return 0

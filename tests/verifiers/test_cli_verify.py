@@ -56,6 +56,7 @@ def test_batch_file_with_malformed_rows(tmp_path, capsys):
     assert f"{src}:4: missing key(s) ['answer']" in captured.err
     assert f"{src}:5: key(s) ['completion'] are not strings" in captured.err
     assert "throughput" in captured.out and "accuracy" in captured.out
+    assert "boxed 1, gsm8k 1, none 1" in captured.out
 
     graded = [json.loads(line) for line in out.read_text().splitlines()]
     assert [g.get("id", g.get("line")) for g in graded] == [1, 2, 3, 4, 5, 7]
