@@ -123,7 +123,7 @@ def respond(solution: str, answer: str, style: str, decoy: str) -> str:
 
 
 def _strip_answer_phrases(text: str) -> str:
-    return re.sub(r"(?i)\banswer\b", "result", _strip_boxes(text))
+    return re.sub(r"(?i)\b(?:answer|result)\b", "value", _strip_boxes(text))
 
 
 def hostile_pairs(rows: list[dict]) -> list[tuple[str, str, bool, str]]:

@@ -346,6 +346,10 @@ def _final_candidate(text: str) -> tuple[int, str, str, tuple[str, ...]] | None:
             words = [v for v in values if v[2].lower() in _NUMBER_WORDS]
             if len(words) < len(values):  # "a zero matrix: $..$": words count only alone
                 values = [v for v in values if v not in words]
+            # "One raised to any power ...": a number word opening a sentence is its subject
+            values = [v for v in values if not (v in words and not para[lo : v[0]].strip())]
+            if not values:
+                continue
             copulas = [m.end() for m in _COPULA_SPLIT_RE.finditer(masked, lo, hi)]
             after = [k for k, v in enumerate(values) if copulas and v[0] >= copulas[-1]]
             if after:  # the first value after the copula, with the values joined to it

@@ -83,6 +83,7 @@ def test_gold_may_be_a_solution():
         ("We simplify.\n\n$$\\frac{7}{2}$$", "\\frac{7}{2}", "final_math"),
         ("So she has 4 4/9 cups left.", "4 4/9", "last_number"),
         ("So she has five apples.", "five", "last_number"),
+        ("We check it.\n\nOne raised to any power", None, None),
         ("The total is 7,425,000 dollars.", "7,425,000", "last_number"),
         ("Thus 32, 349 people came.", "32, 349", "last_number"),
         ("We get $x=2$ in the first case.\n\nIn the second case the total is 9.", "9", "last_number"),
@@ -93,7 +94,7 @@ def test_gold_may_be_a_solution():
 )
 def test_full_chain(response, answer, how):
     ex = extract_answer(response)
-    assert (ex.answer, ex.how) == (answer, how), ex
+    assert ex.answer == answer and (answer is None or ex.how == how), ex
 
 
 @pytest.mark.parametrize(
