@@ -238,6 +238,10 @@ def main() -> None:
     for name, lat in (("math-verify, 1 process", plain_lat), ("verify_math, 1 worker, result cache", ours_lat)):
         q = sorted(lat)
         print(f"  {name:36s} {1e3 * q[len(q) // 2]:8.2f} {1e3 * q[int(len(q) * 0.99)]:8.2f} {1e3 * q[-1]:8.1f}")
+    calm = [i for i, p in enumerate(pairs) if p[3] != "hostile"]
+    calm_plain, calm_ours = sum(plain_lat[i] for i in calm), sum(ours_lat[i] for i in calm)
+    print(f"without the hostile pairs ({len(calm)}): math-verify {len(calm) / calm_plain:.1f} pairs/s, "
+          f"verify_math {len(calm) / calm_ours:.1f} pairs/s ({calm_plain / calm_ours:.1f}x)")
     for kind in ("right", "wrong", "no_answer", "hedge", "hostile"):
         idx = [i for i, p in enumerate(pairs) if p[3] == kind]
         print(f"  {kind:10s} n={len(idx):4d}  verify_math acc {sum(ours[i].correct == pairs[i][2] for i in idx) / len(idx):.3f}"
