@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rl_reason.verifiers import MathVerifier  # noqa: E402
+from rl_reason.verifiers import MathVerifier
 
 MATH_VERIFY_SDIST = "math-verify==0.9.0"
 CACHE = Path(os.environ.get("RL_REASON_BENCH_CACHE", Path(tempfile.gettempdir()) / "rl-reason-bench"))

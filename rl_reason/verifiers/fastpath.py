@@ -44,7 +44,7 @@ _DECIMAL_COMMA_RE = re.compile(r"^([+-]?\d+),(\d{1,2})$|^([+-]?0),(\d+)$")
 # A decimal written with this many digits after the point is a float rendering of a value
 # ("0.0833333333333333" for 1/12), not a rounded answer.
 _FLOAT_RENDERING_DIGITS = 10
-_FLOAT_RENDERING_RE = re.compile(r"^[+-]?\d*\.(\d{%d,})$" % _FLOAT_RENDERING_DIGITS)
+_FLOAT_RENDERING_RE = re.compile(rf"^[+-]?\d*\.(\d{{{_FLOAT_RENDERING_DIGITS},}})$")
 _NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
