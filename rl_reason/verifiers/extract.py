@@ -79,7 +79,13 @@ _JOINER_RE = re.compile(
 )
 _AND_OR_RE = re.compile(r"(?<![A-Za-z])(?:and|or)(?![A-Za-z])", re.I)
 _SENTENCE_GAP_RE = re.compile(r"[.!?:]\s|\n")
-_CHOICE_LINE_RE = re.compile(r"\s*\(?([A-E])(?:\)|\.|:)\s")
+_CHOICE_LINE_RE = re.compile(r"\s*\(?([A-E])(?:\)|\.)\s")
+# A sentence that checks an answer already stated is not where the answer is stated.
+_CHECK_SENTENCE_RE = re.compile(
+    r"\s*(?:let(?:'s| me| us)\s+(?:double[- ]?)?(?:check|verify)|(?:double[- ]?)?check(?:ing)?\b|verif(?:y|ying|ication)\b)", re.I
+)
+# A value introduced by one of these restates an earlier one approximately.
+_APPROX_RE = re.compile(r"(?:approximately|approx\.?|about|roughly|around|nearly|≈|\\approx)\s*$", re.I)
 _BARE_LATEX_RE = re.compile(r"\\[A-Za-z]+|\^|_\{")
 _TOP_LEVEL_OR_RE = re.compile(r"\s+or\s+|\\(?:text|mbox|textrm)\{\s*or\s*\}|\\quad\s*\\text\{or\}", re.I)
 # Chat-template markers: everything from the first one after the answer is a leak.
@@ -272,28 +278,14 @@ def _math_spans(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), next(g for g in m.groups() if g is not None)) for m in _MATH_SPAN_RE.finditer(text)]
 
 
-def _statement_value(sentence: str) -> str | None:
-    """The value a prose sentence states: "The largest $n$ is 34." -> ``34``; the math or
-    number after its last copula, else its last math span or number."""
+def _statement_value(sentence: str) -> tuple[str, tuple[str, ...]] | None:
+    """The value a prose sentence states ("The largest $n$ is 34." -> ``34``) and its parts."""
     spans = _math_spans(sentence)
-    cut = [m.end() for m in _COPULA_SPLIT_RE.finditer(_mask(sentence, spans))]
-    if cut:
-        rest = sentence[cut[-1] :]
-        found = _first_value(rest)
-        if found is not None:
-            return found
-    if spans:
-        return spans[-1][2]
-    numbers = list(_NUMBER_RE.finditer(sentence))
-    return numbers[-1].group() if numbers else None
-
-
-def _first_value(text: str) -> str | None:
-    spans = _math_spans(text)
-    number = _NUMBER_RE.search(_mask(text, spans))
-    if spans and (number is None or spans[0][0] < number.start()):
-        return spans[0][2]
-    return number.group() if number else None
+    found = _sentence_value(sentence, _mask(sentence, spans), spans, 0, len(sentence))
+    if found is None:
+        return None
+    _, _, answer, parts = found
+    return answer, parts
 
 
 def _mask(text: str, spans: list[tuple[int, int, str]]) -> str:
@@ -308,8 +300,12 @@ def _mask(text: str, spans: list[tuple[int, int, str]]) -> str:
 
 
 def _has_prose(answer: str) -> bool:
-    plain = re.sub(r"\\[A-Za-z]+\s*(?:\{[^{}]*\})?", " ", _mask(answer, _math_spans(answer)))
-    return len(_PROSE_RE.findall(plain)) >= 2 or bool(_COPULA_SPLIT_RE.search(plain) and _PROSE_RE.search(plain))
+    """Whether ``answer`` is a sentence rather than a value: two words, or a word next to a
+    number or math ("not 5, it's 6"; LaTeX commands and their arguments are not words)."""
+    spans = _math_spans(answer)
+    plain = re.sub(r"\\[A-Za-z]+\s*(?:\{[^{}]*\})?", " ", _mask(answer, spans))
+    words = len(_PROSE_RE.findall(plain))
+    return words >= 2 or (words == 1 and (bool(spans) or bool(re.search(r"\d", plain))))
 
 
 def _final_statement(text: str) -> list[str]:
@@ -317,6 +313,38 @@ def _final_statement(text: str) -> list[str]:
     tail = text[-_TAIL_CHARS:].rstrip()
     paragraphs = [p for p in re.split(r"\n\s*\n", tail) if p.strip()]
     return paragraphs[::-1][:2]
+
+
+def _sentence_value(
+    para: str, masked: str, spans: list[tuple[int, int, str]], lo: int, hi: int
+) -> tuple[int, str, str, tuple[str, ...]] | None:
+    """The value the sentence ``para[lo:hi]`` states: the first value after its last copula
+    ("there are 12 ways to pick three"), else its last value, each with the values joined to it
+    ("$12$ and $13$"). ``masked`` is ``para`` with its math ``spans`` blanked out."""
+    values = sorted(
+        [(a, b, c, "final_math") for a, b, c in spans if lo <= a < hi]
+        + [(m.start(), m.end(), m.group(), "last_number") for m in _NUMBER_RE.finditer(masked, lo, hi)]
+    )
+    words = [v for v in values if v[2].lower() in _NUMBER_WORDS]
+    if len(words) < len(values):  # "a zero matrix: $..$": words count only alone
+        values = [v for v in values if v not in words]
+    # "One raised to any power ...": a number word opening a sentence is its subject
+    values = [v for v in values if not (v in words and not para[lo : v[0]].strip())]
+    # "$\\frac{1}{3}$, which is approximately 0.33": the restatement is not the answer
+    values = [v for v in values if not _APPROX_RE.search(masked[max(lo, v[0] - 20) : v[0]])] or values
+    if not values:
+        return None
+    copulas = [m.end() for m in _COPULA_SPLIT_RE.finditer(masked, lo, hi)]
+    after = [k for k, v in enumerate(values) if copulas and v[0] >= copulas[-1]]
+    if after:
+        k = after[0]
+        while k + 1 < len(values) and _joins(para[values[k][1] : values[k + 1][0]]):
+            k += 1
+        group = values[after[0] : k + 1]
+    else:
+        group = _joined_group([v[:3] for v in values], para)
+        group = values[len(values) - len(group) :]
+    return _spans_answer([g[:3] for g in group], para, group[-1][3])
 
 
 def _final_candidate(text: str) -> tuple[int, str, str, tuple[str, ...]] | None:
@@ -337,30 +365,11 @@ def _final_candidate(text: str) -> tuple[int, str, str, tuple[str, ...]] | None:
         masked = _mask(para, spans)
         bounds = [0] + [m.end() for m in _SENTENCE_SPLIT_RE.finditer(masked)] + [len(para)]
         for lo, hi in reversed(list(itertools.pairwise(bounds))):
-            values = sorted(
-                [(a, b, c, "final_math") for a, b, c in spans if lo <= a < hi]
-                + [(m.start(), m.end(), m.group(), "last_number") for m in _NUMBER_RE.finditer(masked, lo, hi)]
-            )
-            if not values:
+            if _CHECK_SENTENCE_RE.match(masked, lo):
                 continue
-            words = [v for v in values if v[2].lower() in _NUMBER_WORDS]
-            if len(words) < len(values):  # "a zero matrix: $..$": words count only alone
-                values = [v for v in values if v not in words]
-            # "One raised to any power ...": a number word opening a sentence is its subject
-            values = [v for v in values if not (v in words and not para[lo : v[0]].strip())]
-            if not values:
-                continue
-            copulas = [m.end() for m in _COPULA_SPLIT_RE.finditer(masked, lo, hi)]
-            after = [k for k, v in enumerate(values) if copulas and v[0] >= copulas[-1]]
-            if after:  # the first value after the copula, with the values joined to it
-                k = after[0]
-                while k + 1 < len(values) and _joins(para[values[k][1] : values[k + 1][0]]):
-                    k += 1
-                group = values[after[0] : k + 1]
-            else:
-                group = _joined_group([v[:3] for v in values], para)
-                group = values[len(values) - len(group) :]
-            return _spans_answer([g[:3] for g in group], para, group[-1][3])
+            found = _sentence_value(para, masked, spans, lo, hi)
+            if found is not None:
+                return found
     return None
 
 
@@ -380,9 +389,10 @@ def extract_answer(response: str, answer_format: AnswerFormat = "full") -> Extra
     for m in reversed(list((_PHRASE_FULL_RE if full else _PHRASE_RE).finditer(text))):
         ans = _phrase_answer(text[m.end() : m.end() + MAX_ANSWER_CHARS * 2])
         if ans.strip():
+            parts: tuple[str, ...] = ()
             if full and not find_boxes(ans) and not split_alternatives(ans) and _has_prose(ans):
-                ans = _statement_value(ans) or ans
-            candidates.append((m.end(), "phrase", ans, ()))
+                ans, parts = _statement_value(ans) or (ans, ())
+            candidates.append((m.end(), "phrase", ans, parts))
             break
     for m in _GSM8K_RE.finditer(text):
         candidates.append((m.start(1), "gsm8k", m.group(1), ()))

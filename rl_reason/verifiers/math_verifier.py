@@ -52,6 +52,7 @@ def check_answer_format(answer_format: str) -> None:
         raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}, got {answer_format!r}")
 
 
+_AND_RE = re.compile(r"\s*\\text\{\s*and\s*\}\s*|\s+and\s+")
 _ASSIGNMENT_PREFIX_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=[^=]*$)")
 
 
@@ -78,6 +79,11 @@ def _split_top_level_commas(s: str) -> list[str]:
             parts.append(s[start:i])
             start = i + 1
     return [*parts, s[start:]]
+
+
+def _same_value(parts: list[str]) -> bool:
+    """``1/4 or 25%``: one value spelled twice, decided by the exact fast path alone."""
+    return all((fast_compare(p, parts[0]) or (False,))[0] for p in parts[1:])
 
 
 def _gold_is_multi(gold: str) -> bool:
@@ -142,6 +148,7 @@ class MathVerifier:
         pred = brace_set(ex.answer)
         found = (ex.answer, ex.how)
         if ex.parts:
+            gold_ans = _AND_RE.sub(", ", gold_ans)  # "12\text{ and }13" lists two values
             if _gold_is_multi(gold_ans):  # "y_1 = a, y_2 = b" lists the values a, b
                 gold_ans = ", ".join(_ASSIGNMENT_PREFIX_RE.sub("", p) for p in _split_top_level_commas(gold_ans))
             parts = [_ASSIGNMENT_PREFIX_RE.sub("", p) for p in ex.parts]
@@ -151,7 +158,7 @@ class MathVerifier:
                 if any(_top_level_commas(p) for p in parts) and len({normalize_latex(p) for p in parts}) > 1:
                     return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers", ex.how)
                 pred = ", ".join(parts)
-            elif len({normalize_latex(p) for p in parts}) > 1:
+            elif len({normalize_latex(p) for p in parts}) > 1 and not _same_value(parts):
                 return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers", ex.how)
             else:
                 pred = parts[0]

@@ -29,6 +29,10 @@ CASES = {
         ("$${2, 3, 5, 7, 13}$$", "$$\\boxed{2}, \\boxed{3}, \\boxed{5}, \\boxed{7}, \\boxed{13}$$", True),
         ("$\\boxed{1,2}$", "{1,2,3}", False),
         ("$\\boxed{1} or \\boxed{2}$", "1", False),
+        ("The probability is 1/4 or 25%.", "\\frac14", True),
+        ("It lies between $12$ and $13$.", "12\\text{ and }13", True),
+        ("It lies between $12$ and $14$.", "12\\text{ and }13", False),
+        ("The probability is 1/4 or 1/3.", "\\frac14", False),
     ],
     "fraction spellings": [
         ("$\\boxed{\\cfrac{1}{2}}$", "0.5", True),

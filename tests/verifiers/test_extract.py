@@ -147,6 +147,11 @@ def test_long_responses_extract_in_linear_time():
         ("Soucis : 2,74 $ a..", "2,74", "last_number"),
         ("It costs 1 000 euros", "1 000", "last_number"),
         ("It is 3 or 4.", "3, 4", "last_number"),
+        ("So x = 3. Let me double check: 3^2 = 9, yes.", "3", "last_number"),
+        ("Thus $x$ is $\\frac{1}{3}$, which is approximately 0.33.", "\\frac{1}{3}", "final_math"),
+        ("So the answer should be around 3.14.", "3.14", "last_number"),
+        ("The answer is not 5, it's 6.", "6", "phrase"),
+        ("I think the answer is 5? No wait, it's 7.", "7", "phrase"),
     ],
 )
 def test_final_statement_values(response, answer, how):
