@@ -94,32 +94,29 @@ def wrong_variant(gold: str, rng: random.Random) -> str:
     return gold[: d.start()] + str((int(d.group()) + rng.randint(1, 8)) % 10) + gold[d.end() :]
 
 
+# Endings per style: {body} is the reasoning (boxes stripped), {plain} the reasoning with its
+# answer phrases also reworded (for styles that must not commit), {num} the answer as prose writes it.
+ENDINGS = {
+    "boxed": "{body}\n\nTherefore, the answer is $\\boxed{{{answer}}}$.",
+    "final_is": "{body}\n\nThe final answer is ${answer}$.",
+    "minerva": "{body}\n\nFinal Answer: The final answer is ${answer}$. I hope it is correct.",
+    "answer_colon": "{body}\n\nAnswer: ${answer}$",
+    "bold": "{body}\n\n**${answer}$**",
+    "think": "<think>\n{body}\nSo maybe $\\boxed{{{decoy}}}$? Let me double-check.\n</think>\nThe answer is $\\boxed{{{answer}}}$.",
+    "final_math": "{plain}\n\nPutting everything together, we get ${answer}$.",
+    "last_number": "{plain}\n\nSo the count we want comes to {num} in total.",
+    "chinese": "{body}\n\n所以答案是 ${answer}$。",
+    "french": "{body}\n\nDonc la réponse est ${answer}$.",
+    "leak": "{body}\n\nThe answer is $\\boxed{{{answer}}}$.<|im_end|>\n<|im_start|>user\nAnd what about $\\boxed{{{decoy}}}$?",
+    "gsm8k": "{body}\n#### {answer}",
+}
+
+
 def respond(solution: str, answer: str, style: str, decoy: str) -> str:
     body = _strip_boxes(solution).rstrip()
-    if style == "boxed":
-        return body + f"\n\nTherefore, the answer is $\\boxed{{{answer}}}$."
-    if style == "final_is":
-        return body + f"\n\nThe final answer is ${answer}$."
-    if style == "minerva":
-        return body + f"\n\nFinal Answer: The final answer is ${answer}$. I hope it is correct."
-    if style == "answer_colon":
-        return body + f"\n\nAnswer: ${answer}$"
-    if style == "bold":
-        return body + f"\n\n**${answer}$**"
-    if style == "think":
-        return f"<think>\n{body}\nSo maybe $\\boxed{{{decoy}}}$? Let me double-check.\n</think>\nThe answer is $\\boxed{{{answer}}}$."
-    if style == "final_math":
-        return _strip_answer_phrases(body) + f"\n\nPutting everything together, we get ${answer}$."
-    if style == "last_number":
-        plain = answer.replace("{,}", ",").removeprefix("x = ")
-        return _strip_answer_phrases(body) + f"\n\nSo the count we want comes to {plain} in total."
-    if style == "chinese":
-        return body + f"\n\n所以答案是 ${answer}$。"
-    if style == "french":
-        return body + f"\n\nDonc la réponse est ${answer}$."
-    if style == "leak":
-        return body + f"\n\nThe answer is $\\boxed{{{answer}}}$.<|im_end|>\n<|im_start|>user\nAnd what about $\\boxed{{{decoy}}}$?"
-    return body + f"\n#### {answer}"
+    num = answer.replace("{,}", ",").removeprefix("x = ")
+    plain = _strip_answer_phrases(body) if style in ("final_math", "last_number") else body
+    return ENDINGS[style].format(body=body, plain=plain, answer=answer, decoy=decoy, num=num)
 
 
 def _strip_answer_phrases(text: str) -> str:
