@@ -17,6 +17,11 @@ Suites (neither is stored in this repository; both are read at benchmark time):
    ``git clone https://github.com/hendrycks/math``); without it the suite is reported as not
    run. Both sides are final answers, so both verifiers get them boxed.
 
+3. **MATH-500 reference solutions with their boxes removed** (``../shared/data/math500.jsonl``;
+   ``--no-solutions`` skips it): text written by the MATH authors that states the gold answer
+   without ``\\boxed{}`` (every label is "equivalent"; the box's content stays in the text), so
+   it measures how often the final statement is read as a human reads it.
+
 Per suite: agreement with the labels, false accepts (label 0, graded correct), false rejects,
 for ``verify_math`` (full chain and strict) and math-verify, and every disagreement of
 ``verify_math`` with the label, listed for a one-line judgement.
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import logging
 import os
 import platform
@@ -136,6 +142,22 @@ def load_math_equivalence_cases(path: Path) -> list[Case]:
     return cases
 
 
+def load_solution_cases() -> list[Case]:
+    from rl_reason.data_pipelines.registry import default_data_dir
+    from rl_reason.verifiers.extract import find_boxes
+
+    cases = []
+    path = Path(default_data_dir()) / "math500.jsonl"
+    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+        row = json.loads(line)
+        text, last = [], 0
+        for start, end, content in find_boxes(row["solution"]):
+            text += [row["solution"][last:start], content]
+            last = end
+        cases.append(Case("MATH-500", f"{path.name}:{line_no}", row["answer"], "".join([*text, row["solution"][last:]]), True))
+    return cases
+
+
 # -- math-verify, called the way its tests call it ---------------------------------------
 def math_verify_default(gold: str, pred: str) -> bool:
     from math_verify import parse, verify
@@ -186,6 +208,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--math-equivalence-tests", type=Path, help="hendrycks/math modeling/math_equivalence_test.py")
     ap.add_argument("--timeout", type=float, default=5.0, help="verify_math's per-pair timeout (default: %(default)s)")
+    ap.add_argument("--no-solutions", action="store_true", help="skip the MATH-500 solutions suite")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     import math_verify  # noqa: F401 - import cost is not measured
@@ -214,14 +237,19 @@ def main() -> None:
     else:
         print("\nMATH math_equivalence tests: not run (no --math-equivalence-tests file; not obtainable from PyPI)")
 
+    if not args.no_solutions:
+        suites.append(("MATH-500 solutions, boxes removed", load_solution_cases(), lambda c: (c.pred, c.gold)))
+
     with MathVerifier(workers=2, timeout=args.timeout) as v:
         for name, cases, call in suites:
             t = time.perf_counter()
             full = v.verify_batch([call(c)[0] for c in cases], [call(c)[1] for c in cases])
             t_full = time.perf_counter() - t
             strict = v.verify_batch([call(c)[0] for c in cases], [call(c)[1] for c in cases], answer_format="strict")
-            if name.startswith("MATH"):
+            if name.startswith("MATH math_equivalence"):
                 peer = [math_verify_default(f"$\\boxed{{{c.gold}}}$", f"$\\boxed{{{c.pred}}}$") for c in cases]
+            elif name.startswith("MATH-500"):
+                peer = [math_verify_default(f"$\\boxed{{{c.gold}}}$", c.pred) for c in cases]
             else:
                 peer = [math_verify_default(c.gold, c.pred) for c in cases]
             table(
@@ -236,6 +264,8 @@ def main() -> None:
             timeouts = sum(r.status == "timeout" for r in full)
             print(f"verify_math full chain: {t_full:.1f}s, {timeouts} timeouts, statuses "
                   f"{ {s: sum(r.status == s for r in full) for s in sorted({r.status for r in full})} }")
+            if name.startswith("MATH-500"):
+                continue  # hundreds of rows; the table is the result
             print("disagreements of verify_math (full chain) with the label:")
             for c, r, p in zip(cases, full, peer):
                 if r.correct != c.label:

@@ -94,7 +94,12 @@ _TEMPLATE_RE = re.compile(
     r"|<(?:start|end)_of_turn>|</s>|\[/?INST\]|\n(?:Human|User):",
 )
 _ROLE_RE = re.compile(r"[ \t]*(?:assistant|model)\b")
-_MATH_SPAN_RE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$([^$]+?)(?<!\\)\$", re.S)
+_MATH_SPAN_RE = re.compile(
+    r"\$\$(?P<a>.+?)\$\$|\\\[(?P<b>.+?)\\\]|\\\((?P<c>.+?)\\\)|(?<![\\$])\$(?P<d>[^$]+?)(?<!\\)\$"
+    r"|\\begin\{(?P<env>align|equation|gather|eqnarray|multline)(?P<star>\*?)\}(?P<e>.+?)\\end\{(?P=env)(?P=star)\}",
+    re.S,
+)
+_SIMPLE_LHS_RE = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*")
 _NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
@@ -275,7 +280,42 @@ def _spans_answer(group: list[tuple[int, int, str]], text: str, how: str) -> tup
 
 
 def _math_spans(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), next(g for g in m.groups() if g is not None)) for m in _MATH_SPAN_RE.finditer(text)]
+    """(start, end, math) of every delimited math span; an ``align``-like environment stands for
+    its last row."""
+    out = []
+    for m in _MATH_SPAN_RE.finditer(text):
+        if m.group("e") is not None:
+            rows = [r for r in re.split(r"\\\\", m.group("e")) if r.strip()]
+            out.append((m.start(), m.end(), rows[-1].replace("&", " ").strip() if rows else ""))
+        else:
+            out.append((m.start(), m.end(), m.group("a") or m.group("b") or m.group("c") or m.group("d")))
+    return out
+
+
+def _equation_value(math: str) -> str:
+    """The value a chain of equalities ends in: ``3/20 = 15/100 = 0.15`` -> ``0.15``, ``= 2``
+    -> ``2``; an assignment (``x = 5``, ``f(2) = 7``) stays as it is."""
+    sides = split_top_level(math, "=")
+    if len(sides) < 2 or len(split_top_level(math, ",")) > 1:
+        return math
+    letters = re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", sides[0]))
+    if len(sides) >= 3 or not sides[0].strip() or not letters:
+        return sides[-1].strip() or math
+    return math
+
+
+def split_top_level(s: str, sep: str) -> list[str]:
+    """``s`` split on the character ``sep`` outside brackets (``\\,`` and ``<=`` are not seps)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(s):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0 and s[i - 1 : i] not in ("<", ">", "!", "\\"):
+            parts.append(s[start:i])
+            start = i + 1
+    return [*parts, s[start:]]
 
 
 def _statement_value(sentence: str) -> tuple[str, tuple[str, ...]] | None:
@@ -344,6 +384,12 @@ def _sentence_value(
     else:
         group = _joined_group([v[:3] for v in values], para)
         group = values[len(values) - len(group) :]
+    # "$k-1=1,$ and $k=2.$": a derivation step joined to the answer is not a part of it
+    while len(group) > 1 and len(split_top_level(group[0][2], "=")) > 1 and not _SIMPLE_LHS_RE.fullmatch(
+        split_top_level(group[0][2], "=")[0]
+    ):
+        group = group[1:]
+    group = [(a, b, _equation_value(c.strip().rstrip(".,;").strip()), kind) for a, b, c, kind in group]
     return _spans_answer([g[:3] for g in group], para, group[-1][3])
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Callable, Literal, Sequence
 
-from rl_reason.verifiers.extract import ANSWER_FORMATS, AnswerFormat, extract_answer, extract_gold
+from rl_reason.verifiers.extract import ANSWER_FORMATS, AnswerFormat, extract_answer, extract_gold, split_top_level
 from rl_reason.verifiers.fastpath import fast_compare, normalize_latex
 from rl_reason.verifiers.guards import MAX_DEPTH, defuse, nesting_depth, unwrap, wraps_whole
 from rl_reason.verifiers.pool import WorkerDied, WorkerPool, WorkerTimeout
@@ -69,16 +69,7 @@ def brace_set(answer: str) -> str:
 
 
 def _split_top_level_commas(s: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(s):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(s[start:i])
-            start = i + 1
-    return [*parts, s[start:]]
+    return split_top_level(s, ",")
 
 
 def _same_value(parts: list[str]) -> bool:

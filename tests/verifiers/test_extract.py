@@ -152,6 +152,11 @@ def test_long_responses_extract_in_linear_time():
         ("So the answer should be around 3.14.", "3.14", "last_number"),
         ("The answer is not 5, it's 6.", "6", "phrase"),
         ("I think the answer is 5? No wait, it's 7.", "7", "phrase"),
+        ("This gives \\begin{align*}\nx^3 &= x(x^2)\\\\\n&= 2\n\\end{align*}", "2", "final_math"),
+        ("Thus, $k-1=1,$ and $k=2.$", "k=2", "final_math"),
+        ("So $3/20 = 15/100 = 0.15$.", "0.15", "final_math"),
+        ("We find that $f(2) = 7$.", "f(2) = 7", "final_math"),
+        ("Therefore the roots are $x=2$ and $x=3$.", "x=2, x=3", "final_math"),
     ],
 )
 def test_final_statement_values(response, answer, how):
