@@ -19,8 +19,9 @@ Suites (neither is stored in this repository; both are read at benchmark time):
 
 3. **MATH-500 reference solutions with their boxes removed** (``../shared/data/math500.jsonl``;
    ``--no-solutions`` skips it): text written by the MATH authors that states the gold answer
-   without ``\\boxed{}`` (every label is "equivalent"; the box's content stays in the text), so
-   it measures how often the final statement is read as a human reads it.
+   without ``\\boxed{}`` (the box's content stays in the text), each against its own gold
+   (label: equivalent) and against the next problem's gold (label: not equivalent), so it
+   measures how often the final statement is read as a human reads it, and false accepts.
 
 Per suite: agreement with the labels, false accepts (label 0, graded correct), false rejects,
 for ``verify_math`` (full chain and strict) and math-verify, and every disagreement of
@@ -146,15 +147,19 @@ def load_solution_cases() -> list[Case]:
     from rl_reason.data_pipelines.registry import default_data_dir
     from rl_reason.verifiers.extract import find_boxes
 
-    cases = []
     path = Path(default_data_dir()) / "math500.jsonl"
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
-        row = json.loads(line)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    cases = []
+    for i, row in enumerate(rows):
         text, last = [], 0
         for start, end, content in find_boxes(row["solution"]):
             text += [row["solution"][last:start], content]
             last = end
-        cases.append(Case("MATH-500", f"{path.name}:{line_no}", row["answer"], "".join([*text, row["solution"][last:]]), True))
+        solution = "".join([*text, row["solution"][last:]])
+        cases.append(Case("MATH-500", f"{path.name}:{i + 1}", row["answer"], solution, True))
+        other = rows[(i + 1) % len(rows)]["answer"]  # the next problem's gold: a wrong answer
+        if other.replace(" ", "") != row["answer"].replace(" ", ""):
+            cases.append(Case("MATH-500", f"{path.name}:{i + 1} vs gold of {i + 2}", other, solution, False))
     return cases
 
 

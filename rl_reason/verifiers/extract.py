@@ -99,6 +99,8 @@ _MATH_SPAN_RE = re.compile(
     r"|\\begin\{(?P<env>align|equation|gather|eqnarray|multline)(?P<star>\*?)\}(?P<e>.+?)\\end\{(?P=env)(?P=star)\}",
     re.S,
 )
+_CONNECTIVE_RE = re.compile(r"\b(?:so|thus|therefore|hence|then)\b", re.I)
+_FIGURE_RE = re.compile(r"\[asy\].*?(?:\[/asy\]|$)", re.S)
 _SIMPLE_LHS_RE = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*")
 _NUMBER_WORDS = {
     w: i
@@ -296,7 +298,7 @@ def _equation_value(math: str) -> str:
     """The value a chain of equalities ends in: ``3/20 = 15/100 = 0.15`` -> ``0.15``, ``= 2``
     -> ``2``; an assignment (``x = 5``, ``f(2) = 7``) stays as it is."""
     sides = split_top_level(math, "=")
-    if len(sides) < 2 or len(split_top_level(math, ",")) > 1:
+    if len(sides) < 2 or len(split_top_level(re.sub(r",\\!|\{,\}", "", math), ",")) > 1:
         return math
     letters = re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", sides[0]))
     if len(sides) >= 3 or not sides[0].strip() or not letters:
@@ -305,14 +307,15 @@ def _equation_value(math: str) -> str:
 
 
 def split_top_level(s: str, sep: str) -> list[str]:
-    """``s`` split on the character ``sep`` outside brackets (``\\,`` and ``<=`` are not seps)."""
+    """``s`` split on the character ``sep`` outside brackets (``\\,`` and ``<=`` are not seps;
+    in LaTeX ``2!=2`` is a factorial, not "not equal")."""
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(s):
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif ch == sep and depth == 0 and s[i - 1 : i] not in ("<", ">", "!", "\\"):
+        elif ch == sep and depth == 0 and s[i - 1 : i] not in ("<", ">", "\\"):
             parts.append(s[start:i])
             start = i + 1
     return [*parts, s[start:]]
@@ -358,9 +361,12 @@ def _final_statement(text: str) -> list[str]:
 def _sentence_value(
     para: str, masked: str, spans: list[tuple[int, int, str]], lo: int, hi: int
 ) -> tuple[int, str, str, tuple[str, ...]] | None:
-    """The value the sentence ``para[lo:hi]`` states: the first value after its last copula
-    ("there are 12 ways to pick three"), else its last value, each with the values joined to it
-    ("$12$ and $13$"). ``masked`` is ``para`` with its math ``spans`` blanked out."""
+    """The value the sentence ``para[lo:hi]`` states, with the values joined to it ("$12$ and
+    $13$"): in the clause after its last conclusion word ("..., so $x = 5$ works"), else in the
+    whole sentence, the first value after the last copula followed by one ("there are 12 ways to
+    pick three");
+    without a copula, the clause's first value or the sentence's last one. ``masked`` is
+    ``para`` with its math ``spans`` blanked out."""
     values = sorted(
         [(a, b, c, "final_math") for a, b, c in spans if lo <= a < hi]
         + [(m.start(), m.end(), m.group(), "last_number") for m in _NUMBER_RE.finditer(masked, lo, hi)]
@@ -374,8 +380,17 @@ def _sentence_value(
     values = [v for v in values if not _APPROX_RE.search(masked[max(lo, v[0] - 20) : v[0]])] or values
     if not values:
         return None
-    copulas = [m.end() for m in _COPULA_SPLIT_RE.finditer(masked, lo, hi)]
-    after = [k for k, v in enumerate(values) if copulas and v[0] >= copulas[-1]]
+    ends = [m.end() for m in _CONNECTIVE_RE.finditer(masked, lo, hi) if m.end() <= values[-1][0]]
+    if ends:  # "... is $360^\\circ$, so $\\angle J + \\angle H = 180^\\circ$": the conclusion
+        lo = ends[-1]
+        values = [v for v in values if v[0] >= lo]
+    after: list[int] = []
+    for cut in reversed([m.end() for m in _COPULA_SPLIT_RE.finditer(masked, lo, hi)]):
+        after = [k for k, v in enumerate(values) if v[0] >= cut]
+        if after:  # the last copula that still has a value after it
+            break
+    if not after and ends:
+        after = [0]
     if after:
         k = after[0]
         while k + 1 < len(values) and _joins(para[values[k][1] : values[k + 1][0]]):
@@ -450,7 +465,7 @@ def extract_answer(response: str, answer_format: AnswerFormat = "full") -> Extra
             candidates.append((len(text) - len(lines[-1]), "bold", bolds[-1], ()))
 
     if not candidates and full:
-        final = _final_candidate(text)
+        final = _final_candidate(_FIGURE_RE.sub("", text[-_TAIL_CHARS * 4 :]))  # figures state no answer
         if final is not None:
             candidates.append(final)
     if not candidates:

@@ -157,6 +157,10 @@ def test_long_responses_extract_in_linear_time():
         ("So $3/20 = 15/100 = 0.15$.", "0.15", "final_math"),
         ("We find that $f(2) = 7$.", "f(2) = 7", "final_math"),
         ("Therefore the roots are $x=2$ and $x=3$.", "x=2, x=3", "final_math"),
+        ("The sum is $360^\\circ$, so $\\angle J + \\angle H = 360^\\circ - 180^\\circ = 180^\\circ$.", "180^\\circ", "final_math"),
+        ("The least one is 29, so you had $29 \\cdot 7 = 203$ coins before the bag of 53 coins.", "203", "final_math"),
+        ("So it is $7!\\times 2!=10,\\!080$.", "10,\\!080", "final_math"),
+        ("Thus the area is $6$.\n\n[asy]\ndraw((0,0)--(3,4));\nlabel(\"$5$\",(1,2));\n[/asy]", "6", "final_math"),
     ],
 )
 def test_final_statement_values(response, answer, how):
