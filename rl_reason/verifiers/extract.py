@@ -17,8 +17,11 @@ Two answer formats:
      final statement (``final_math``);
   4. the last number of the final statement, number words ("five") included (``last_number``).
 
-  Rules 3 and 4 read the last sentence of the final statement that holds math or a number:
-  the value after its last copula ("there are 12 ways ..."), else its last value.
+  Rules 3 and 4 read the last sentence of the final statement that holds math or a number
+  (checks such as "Let me verify: ..." and ``[asy]`` figures skipped): in the clause after its
+  last conclusion word ("..., so $x = 5$") if that holds a value, the first value after the
+  last copula that has one ("there are 12 ways ..."), else the clause's first or the sentence's
+  last value; an equality chain stands for its last side (``3/20 = 0.15`` -> ``0.15``).
 
 - ``"strict"`` runs step 1 only, with the English phrases: a response that never commits to
   an answer gives ``None``, for rewards that want to teach the format.
