@@ -105,7 +105,7 @@ _MATH_SPAN_RE = re.compile(
 _CONNECTIVE_RE = re.compile(r"\b(?:so|thus|therefore|hence|then)\b", re.I)
 _FIGURE_RE = re.compile(r"\[asy\].*?(?:\[/asy\]|$)", re.S)
 _SIMPLE_LHS_RE = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*")
-_NUMBER_WORDS = {
+NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
         (
@@ -114,13 +114,13 @@ _NUMBER_WORDS = {
         )
     )
 }
-_NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100})
+NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100})
 # A number as prose writes it: mixed numbers "4 4/9", fractions, thousands "7,425,000",
 # decimals, a percent, or a number word.
 _NUMBER_RE = re.compile(
     r"(?<![\w.,])[-−]?(?:\d+\s+\d+/\d+|\d+/\d+|\d{1,3}(?:,\d{3})+(?![\d,])(?:\.\d+)?|\d{1,3}(?: \d{3})+(?![\d/,.])"
     r"|\d+,\d{1,2}(?![\d,])|0,\d+(?![\d,])|\d+(?:\.\d+)?|\.\d+)(?:\s*(?:%|percent\b|per\s+cent\b))?"
-    r"|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b",
+    r"|\b(?:" + "|".join(NUMBER_WORDS) + r")\b",
     re.I,
 )
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?。])\s+(?=[A-Z])|\n")
@@ -374,7 +374,7 @@ def _sentence_value(
         [(a, b, c, "final_math") for a, b, c in spans if lo <= a < hi]
         + [(m.start(), m.end(), m.group(), "last_number") for m in _NUMBER_RE.finditer(masked, lo, hi)]
     )
-    words = [v for v in values if v[2].lower() in _NUMBER_WORDS]
+    words = [v for v in values if v[2].lower() in NUMBER_WORDS]
     if len(words) < len(values):  # "a zero matrix: $..$": words count only alone
         values = [v for v in values if v not in words]
     # "One raised to any power ...": a number word opening a sentence is its subject

@@ -13,6 +13,8 @@ import re
 from fractions import Fraction
 from typing import NamedTuple
 
+from rl_reason.verifiers.extract import NUMBER_WORDS
+
 _UNICODE = {
     "−": "-", "–": "-", "π": "\\pi ", "∞": "\\infty ", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ",
     "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "°": "^\\circ", "∪": "\\cup ", "∩": "\\cap ", "…": "\\ldots ",
@@ -45,15 +47,6 @@ _DECIMAL_COMMA_RE = re.compile(r"^([+-]?\d+),(\d{1,2})$|^([+-]?0),(\d+)$")
 # ("0.0833333333333333" for 1/12), not a rounded answer.
 _FLOAT_RENDERING_DIGITS = 10
 _FLOAT_RENDERING_RE = re.compile(rf"^[+-]?\d*\.(\d{{{_FLOAT_RENDERING_DIGITS},}})$")
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        (
-            "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
-        )
-    )
-}
 _MC_RE = re.compile(r"^\(?\s*([A-E])\s*\)?\s*[.:]?(?:\s|$)")
 
 
@@ -90,7 +83,7 @@ def parse_exact_number(s: str) -> ExactNumber | None:
     s = s[: unit_m.start()] if unit_m else s
     s = _DEGREE_RE.sub("", s)
     s = _TEXT_WRAP_RE.sub(r"\1", s).strip()
-    word = _NUMBER_WORDS.get(s.lower())
+    word = NUMBER_WORDS.get(s.lower())
     if word is not None:
         return ExactNumber(Fraction(word), percent, unit)
     m = _MIXED_PLAIN_RE.match(s)
