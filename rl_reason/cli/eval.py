@@ -140,8 +140,14 @@ def _check_resume(out: Path, config: dict[str, Any]) -> None:
 def _print_summaries(summaries: dict[str, dict[str, Any]]) -> None:
     for suite, s in summaries.items():
         parts = [f"{m}={v['mean']:.3f} [{v['ci95'][0]:.3f},{v['ci95'][1]:.3f}]" for m, v in s["metrics"].items()]
-        print(f"{suite} ({s['num_problems']} problems, {s['num_samples']} samples): " + "  ".join(parts))
+        print(f"{suite} ({s['num_problems']} problems, {s['num_samples']} samples), full extraction chain: " + "  ".join(parts))
+        if s.get("strict"):
+            strict = [f"{m}={v['mean']:.3f}" for m, v in s["strict"]["metrics"].items()]
+            print("  strict (committed answers only): " + "  ".join(strict))
+            print(f"  strict statuses: {s['strict']['status_counts']}")
         print(f"  statuses: {s['status_counts']}  finish: {s['finish_reasons']}")
+        if s.get("extracted_by"):
+            print("  answers found by: " + "  ".join(f"{rule} {share:.1%}" for rule, share in s["extracted_by"].items()))
 
 
 def run_eval(args: argparse.Namespace) -> int:

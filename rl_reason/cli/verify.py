@@ -20,6 +20,7 @@ from rl_reason.cli.checks import (
     positive_float,
     positive_int,
 )
+from rl_reason.verifiers.extract import ANSWER_FORMATS
 
 CHUNK = 64  # rows per verify_batch call in file mode
 
@@ -63,6 +64,13 @@ def _register_math(kinds) -> None:
     batch.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1), help="symbolic-check worker processes (default: CPU count, %(default)s)")
     p.add_argument("--timeout", type=positive_float, default=5.0, help="hard wall-clock limit per symbolic check, seconds (default: %(default)s)")
     p.add_argument("--rel-tol", type=non_negative_float, default=None, help="accept numeric answers within this relative tolerance (default: exact)")
+    p.add_argument(
+        "--answer-format",
+        choices=ANSWER_FORMATS,
+        default=ANSWER_FORMATS[0],
+        help="full: the whole extraction chain (box, answer phrase, final math, last number); "
+        "strict: committed answers only (default: %(default)s)",
+    )
     p.set_defaults(func=run_math, parser=p)
 
 
@@ -84,12 +92,12 @@ def run_math(args) -> int:
 def _run_single(args) -> int:
     from rl_reason.verifiers import verify_math
 
-    r = verify_math(args.response, args.gold, timeout=args.timeout, rel_tol=args.rel_tol)
+    r = verify_math(args.response, args.gold, timeout=args.timeout, rel_tol=args.rel_tol, answer_format=args.answer_format)
     if args.json:
         print(json.dumps(r.to_dict(), ensure_ascii=False))
     else:
         print(f"{r.status}  (score {r.score:g})")
-        print(f"extracted: {r.extracted if r.extracted is not None else '-'}")
+        print(f"extracted: {r.extracted if r.extracted is not None else '-'}" + (f"  (by {r.extracted_by})" if r.extracted_by else ""))
         print(f"reason:    {r.reason}")
     return 0
 
@@ -137,11 +145,12 @@ def _run_file(args) -> int:
     graded: dict[int, Any] = {}  # item index -> result, filled as results arrive so Ctrl-C keeps them
     interrupted = False
     with tqdm(total=len(good), desc="verifying", unit="pair", file=sys.stderr, disable=args.quiet) as bar, \
-            MathVerifier(workers=args.workers, timeout=args.timeout, rel_tol=args.rel_tol) as v:
+            MathVerifier(workers=args.workers, timeout=args.timeout, rel_tol=args.rel_tol,
+                         answer_format=args.answer_format) as v:
         # Batches of CHUNK rows: on Ctrl-C only the batch in flight is finished, not the whole file.
         try:
-            for start in range(0, len(good), CHUNK):
-                part = good[start : start + CHUNK]
+            for first in range(0, len(good), CHUNK):
+                part = good[first : first + CHUNK]
 
                 def finished(j: int, result: Any, part: list[int] = part) -> None:
                     graded[part[j]] = result
@@ -179,6 +188,10 @@ def _run_file(args) -> int:
     table.add_row("accuracy (correct / judged)", f"{counts['correct'] / judged:.4f}" if judged else "-")
     table.add_row("accuracy (correct / all rows)", f"{counts['correct'] / len(items):.4f}" if items else "-")
     table.add_row("throughput", f"{len(good) / elapsed:.1f} pairs/s" if elapsed > 0 else "-")
+    by_rule: dict[str, int] = {}
+    for r in graded.values():
+        by_rule[r.extracted_by or "none"] = by_rule.get(r.extracted_by or "none", 0) + 1
+    table.add_row(f"answers found by ({args.answer_format})", ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items())))
     Console(stderr=False).print(table)
     print(f"wrote {len(lines)} rows to {args.output}")
     return 0

@@ -2,8 +2,11 @@
 and the trainers' eval hook, so a reported number means the same thing everywhere.
 
 Math problems go through ``MathVerifier`` (math-verify in killable worker processes, so a
-pathological answer becomes a counted ``timeout``, not a hang); code problems go through
-``verify_code`` in the sandbox.
+pathological answer becomes a counted ``timeout``, not a hang) under both answer formats: the
+full extraction chain (``correct``, ``status``, ``extracted``, ``extracted_by``) and ``strict``,
+committed answers only (``correct_strict``, ``status_strict``), so that a report can tell a model
+that learned the answer from one that learned the format. Code problems go through
+``verify_code`` in the sandbox (both fields are the same there).
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ class Grader:
         self._math: Any = None
 
     def grade(self, records: Iterable[Mapping[str, Any]], examples: Mapping[str, Example]) -> list[dict[str, Any]]:
-        """Copies of ``records`` with ``extracted``, ``status``, ``correct`` and ``score`` set (any
-        previous grading is replaced); ``examples`` maps problem id to its Example."""
+        """Copies of ``records`` with ``extracted``, ``extracted_by``, ``status``, ``correct``,
+        ``score``, ``status_strict`` and ``correct_strict`` set (any previous grading is
+        replaced); ``examples`` maps problem id to its Example."""
         out = [dict(r) for r in records]
         for i, rec in enumerate(out):
             if rec.get("id") not in examples:
@@ -46,9 +50,19 @@ class Grader:
             from rl_reason.verifiers import MathVerifier
 
             self._math = MathVerifier(workers=self.workers, timeout=self.timeout).__enter__()
-        results = self._math.verify_batch([r["text"] for r in records], [examples[r["id"]].answer for r in records])
-        for rec, res in zip(records, results):
-            rec.update(extracted=res.extracted, status=res.status, correct=bool(res.correct), score=float(res.score))
+        texts, golds = [r["text"] for r in records], [examples[r["id"]].answer for r in records]
+        results = self._math.verify_batch(texts, golds, answer_format="full")
+        strict = self._math.verify_batch(texts, golds, answer_format="strict")
+        for rec, res, res_strict in zip(records, results, strict):
+            rec.update(
+                extracted=res.extracted,
+                extracted_by=res.extracted_by,
+                status=res.status,
+                correct=bool(res.correct),
+                score=float(res.score),
+                status_strict=res_strict.status,
+                correct_strict=bool(res_strict.correct),
+            )
 
     def _grade_code(self, records: list[dict[str, Any]], examples: Mapping[str, Example]) -> None:
         from rl_reason.verifiers import verify_code
@@ -59,10 +73,14 @@ class Grader:
             self._sandbox = get_sandbox()
         for rec in records:
             res = verify_code(rec["text"], examples[rec["id"]].tests, sandbox=self._sandbox)
+            passed = res.total > 0 and res.passed == res.total
             rec.update(
                 extracted=None,
+                extracted_by=None,
                 status=res.status,
-                correct=res.total > 0 and res.passed == res.total,
+                correct=passed,
+                status_strict=res.status,
+                correct_strict=passed,
                 score=float(res.score),
                 tests_passed=res.passed,
                 tests_total=res.total,

@@ -3,8 +3,14 @@
 A graded record (one line of ``samples.jsonl``)::
 
     {"suite": "math500", "id": "test/algebra/1.json", "sample": 0, "text": "...",
-     "extracted": "42" | null, "status": "correct" | "wrong" | "no_answer" | "timeout" | ...,
-     "correct": true, "score": 1.0, "tokens": 123 | null, "finish_reason": "stop" | "length" | null}
+     "extracted": "42" | null, "extracted_by": "boxed" | "phrase" | ... | null,
+     "status": "correct" | "wrong" | "no_answer" | "timeout" | ..., "correct": true, "score": 1.0,
+     "status_strict": "no_answer" | ..., "correct_strict": false,
+     "tokens": 123 | null, "finish_reason": "stop" | "length" | null}
+
+``correct`` is the full extraction chain's grade, ``correct_strict`` the grade when only
+committed answers count (``answer_format="strict"``); the summary reports both side by side
+(``metrics`` and ``strict.metrics``) plus the share of each extraction rule (``extracted_by``).
 """
 
 from __future__ import annotations
@@ -57,20 +63,17 @@ def summarize(
 
     pids = sorted(groups)
     is_math = all(examples[pid].task == "math" for pid in pids)
+    all_recs = [r for pid in pids for r in groups[pid]]
+    has_strict = all("correct_strict" in r for r in all_recs)
     per_problem: dict[str, dict[str, float]] = {}
+    per_problem_strict: dict[str, dict[str, float]] = {}
     for pid in pids:
         group = groups[pid]
-        scores = [float(r["score"]) for r in group]
-        correct = [bool(r["correct"]) for r in group]
-        row = {"avg@n": avg_at_n(scores)}
-        for k in ks:
-            row[f"pass@{k}"] = pass_at_k(len(group), sum(correct), k)
-            if is_math:
-                row[f"maj@{k}"] = maj_at_k([r.get("extracted") for r in group], correct, k)
-        per_problem[pid] = row
+        per_problem[pid] = _problem_metrics(group, [bool(r["correct"]) for r in group], ks, is_math)
+        if has_strict:
+            per_problem_strict[pid] = _problem_metrics(group, [bool(r["correct_strict"]) for r in group], ks, is_math)
 
     metric_names = list(next(iter(per_problem.values())))
-    all_recs = [r for pid in pids for r in groups[pid]]
     tokens = [r["tokens"] for r in all_recs if r.get("tokens") is not None]
     summary: dict[str, Any] = {
         "num_problems": len(pids),
@@ -82,8 +85,47 @@ def summarize(
         "finish_reasons": dict(sorted(Counter(str(r.get("finish_reason")) for r in all_recs).items())),
         "mean_tokens": float(np.mean(tokens)) if tokens else None,
         "breakdown": _breakdown(pids, per_problem, examples, metric_names),
+        "strict": None,
+        "extracted_by": _rule_shares(all_recs) if is_math else {},
     }
+    if has_strict:
+        summary["strict"] = {
+            "metrics": {m: mean_with_ci([per_problem_strict[p][m] for p in pids], seed=seed) for m in metric_names},
+            "status_counts": dict(sorted(Counter(r.get("status_strict", "unknown") for r in all_recs).items())),
+        }
     return summary
+
+
+def _problem_metrics(group: list[Mapping[str, Any]], correct: list[bool], ks: list[int], is_math: bool) -> dict[str, float]:
+    """avg@n, pass@k and (math) maj@k of one problem's samples graded ``correct``; a sample's
+    score is its verifier score where this grading agrees with the record's own."""
+    scores = [float(r["score"]) if c == bool(r["correct"]) else float(c) for r, c in zip(group, correct)]
+    row = {"avg@n": avg_at_n(scores)}
+    for k in ks:
+        row[f"pass@{k}"] = pass_at_k(len(group), sum(correct), k)
+        if is_math:
+            row[f"maj@{k}"] = maj_at_k([r.get("extracted") for r in group], correct, k)
+    return row
+
+
+def _rule_shares(records: list[Mapping[str, Any]]) -> dict[str, float]:
+    """Share of the samples whose answer each extraction rule found (``none``: no answer)."""
+    counts = Counter(r.get("extracted_by") or "none" for r in records)
+    return {rule: n / len(records) for rule, n in sorted(counts.items())}
+
+
+def flat_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """One suite's headline numbers as flat names, both graders side by side: ``pass@1``,
+    ``strict/pass@1``, ..., ``no_answer`` and ``strict/no_answer`` (shares of samples), and
+    ``extracted_by/<rule>`` (share of samples whose answer that rule found)."""
+    out = {name: float(v["mean"]) for name, v in summary["metrics"].items()}
+    n = max(int(summary["num_samples"]), 1)
+    out["no_answer"] = summary["status_counts"].get("no_answer", 0) / n
+    if summary.get("strict"):
+        out.update({f"strict/{name}": float(v["mean"]) for name, v in summary["strict"]["metrics"].items()})
+        out["strict/no_answer"] = summary["strict"]["status_counts"].get("no_answer", 0) / n
+    out.update({f"extracted_by/{rule}": float(share) for rule, share in summary.get("extracted_by", {}).items()})
+    return out
 
 
 def _breakdown(

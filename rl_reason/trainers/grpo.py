@@ -143,7 +143,7 @@ class GRPOTrainer:
         self.carried: list[Group] = []  # surplus valid groups from dynamic sampling
         self.reward_fn = reward_fn or VerifierReward(
             cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
-            cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox)
+            cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox, cfg.reward.answer_format)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
         self.timers = PhaseTimers()
         self.step = 0
@@ -429,7 +429,7 @@ class GRPOTrainer:
     # ------------------------------------------------------------ eval, checkpoints
     def evaluate(self) -> dict[str, float]:
         """Held-out accuracy through the eval harness's grader (pass@k for eval.ks)."""
-        from rl_reason.eval import evaluate
+        from rl_reason.eval import evaluate, flat_metrics
         from rl_reason.rollout import SamplingParams
 
         ev = self.cfg.eval
@@ -439,7 +439,8 @@ class GRPOTrainer:
             summary = evaluate(self.engine, self.eval_examples, n=ev.n, ks=ev.ks, sampling_params=params,
                                template=self.cfg.data.template, out_dir=self.run_dir / "eval" / f"step_{self.step:06d}",
                                tokenizer=self.tokenizer)
-        out = {f"eval/{name}": float(value["mean"]) for name, value in summary["metrics"].items()}
+        # Full-chain and strict grading side by side: eval/pass@1, eval/strict/pass@1, eval/no_answer, ...
+        out = {f"eval/{name}": value for name, value in flat_metrics(summary).items()}
         if summary.get("mean_tokens") is not None:
             out["eval/mean_tokens"] = float(summary["mean_tokens"])
         return out

@@ -1,6 +1,8 @@
 """Verifiers: torch-free graders for verifiable rewards.
 
-- ``verify_math`` / ``MathVerifier`` / ``MathResult``: final-answer equivalence for math.
+- ``verify_math`` / ``MathVerifier`` / ``MathResult``: final-answer equivalence for math; the
+  answer is read by the extraction chain of ``rl_reason.verifiers.extract`` (``answer_format``
+  ``"full"``, the default) or from committed answers only (``"strict"``).
 - ``check_format`` / ``FormatResult``: format rewards (boxed answer, ``<think>`` structure).
 - ``math_accuracy_reward`` / ``format_reward`` (TRL reward-function shape), ``compute_score``
   (verl shape).

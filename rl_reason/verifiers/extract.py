@@ -1,46 +1,151 @@
-"""Find the final answer a response commits to (stdlib only, linear time, runs in the caller).
+"""Find the final answer of a response (stdlib only, linear time, runs in the caller).
 
-The rule: the answer is the LAST committed one, where a commitment is a ``\\boxed{}`` /
-``\\fbox{}``, a "final answer is ..." / "the answer is ..." / "Answer: ..." statement, a GSM8K
-``#### n`` line, or a bold span ending the response. When the response closes a ``<think>``
-block, only the text after the last ``</think>`` counts: a box the model wrote while thinking
-and then abandoned must not override what it states afterwards. A response with no commitment
-gives ``None``: guessing from the last number of a long text rewards rambling.
+Two answer formats:
+
+- ``"full"`` (the default, for rewards and grading) reads the answer a careful human grader
+  would take, by this ordered chain; the first rule that finds something wins:
+
+  1. a commitment, the LAST one in the response: ``\\boxed{}``/``\\fbox{}`` (``boxed``; boxes
+     joined by "and", commas, ``\\quad``, ``\\text{ and }`` are one multi-part answer), an
+     answer phrase in English or another common language of math data ("The answer is",
+     "Final Answer:", "Answer:", "the result is", "答案是", "la réponse est", "la respuesta
+     es", "die Antwort ist", "Ответ:", ...; ``phrase``; when the phrase is a sentence, the math
+     or number it states: "Final Answer: The largest $n$ is 34." gives ``34``), a GSM8K
+     ``#### n`` line (``gsm8k``) or a bold span on the last line (``bold``);
+  2. a multiple-choice letter opening the final statement ("D. It can't be A", ``choice``);
+  3. the last display or inline math (``\\[..\\]``, ``\\(..\\)``, ``$$..$$``, ``$..$``) of the
+     final statement (``final_math``);
+  4. the last number of the final statement, number words ("five") included (``last_number``).
+
+  Rules 3 and 4 read the last sentence of the final statement that holds math or a number
+  (checks such as "Let me verify: ..." and ``[asy]`` figures skipped): in the clause after its
+  last conclusion word ("..., so $x = 5$") if that holds a value, the first value after the
+  last copula that has one ("there are 12 ways ..."), else the clause's first or the sentence's
+  last value; an equality chain stands for its last side (``3/20 = 0.15`` -> ``0.15``).
+
+- ``"strict"`` runs step 1 only, with the English phrases: a response that never commits to
+  an answer gives ``None``, for rewards that want to teach the format.
+
+In both formats, when the response closes a ``<think>`` block only the text after the last
+``</think>`` counts (an answer abandoned while thinking never overrides a later one), a
+chat-template leak (``<|im_start|>user ...`` written after the answer) is cut off, and two
+different values offered as alternatives ("3 or 4", ``$x=3$ or $x=4$``) are returned as
+``parts`` so that the grader can judge the hedge wrong.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
+from typing import Literal
+
+AnswerFormat = Literal["full", "strict"]
+ANSWER_FORMATS: tuple[str, ...] = ("full", "strict")
+# The rules of the chain, in order (``MathResult.extracted_by`` is one of these).
+RULES: tuple[str, ...] = ("boxed", "phrase", "gsm8k", "bold", "choice", "final_math", "last_number")
 
 # An answer longer than this is not a final answer but a pasted derivation.
 MAX_ANSWER_CHARS = 1000
+# The final statement is searched only in this many trailing characters.
+_TAIL_CHARS = 4000
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b\s*")
 _BRACE_RE = re.compile(r"\\.|[{}]", re.S)
+_COPULA = r"(?:(?:equals|is|are|was|ist|est|es|è|é)(?!\w)|равен|равно|是|为|為)"
 _PHRASE_RE = re.compile(
     r"(?:\bfinal\s+answer|\bthe\s+answer|\bcorrect\s+answer|\bcorrect\s+(?:option|choice)|^[ \t>#*]*answer)"
     r"\s*(?:\*\*)?\s*(?:is\s*:?|:)[ \t]*(?:\*\*)?[ \t]*",
     re.I | re.M,
 )
+_PHRASE_FULL_RE = re.compile(
+    r"(?:\bfinal\s+answer|\bthe\s+answer|\bcorrect\s+answer|\bcorrect\s+(?:option|choice)|\bthe\s+(?:final\s+)?result"
+    r"|^[ \t>#*]*(?:final\s+)?answer"
+    r"|\bla\s+(?:bonne\s+)?réponse(?:\s+finale)?|^[ \t>#*]*réponse(?:\s+finale)?"
+    r"|\bla\s+respuesta(?:\s+final)?|^[ \t>#*]*respuesta(?:\s+final)?|\ba\s+resposta(?:\s+final)?|^[ \t>#*]*resposta"
+    r"|\bdie\s+(?:endgültige\s+)?antwort|^[ \t>#*]*antwort|\bla\s+risposta(?:\s+finale)?|^[ \t>#*]*risposta"
+    r"|(?:окончательный\s+)?ответ"
+    r"|最终答案|答案|最後の答え|答え)"
+    r"\s*(?:\*\*)?\s*(?:" + _COPULA + r"\s*:?|:|：)[ \t]*(?:\*\*)?[ \t]*"
+    r"|^[ \t>#*]*(?:final\s+)?answer\s*(?=\\\[|\$|\\\()",
+    re.I | re.M,
+)
 _GSM8K_RE = re.compile(r"^[ \t]*####[ \t]*(\S[^\n]*)", re.M)
 _BOLD_RE = re.compile(r"\*\*([^*\n]{1,300})\*\*")
 # Sentence end inside a phrase answer: a period, then space and a capital, or a line end.
-_SENTENCE_END_RE = re.compile(r"\.(?=\s+[A-Z])|\.\s*$|\n", re.M)
+_SENTENCE_END_RE = re.compile(r"[.。](?=\s+[A-Z])|[.。]\s*$|\n", re.M)
 _HOPE_RE = re.compile(r"\s*I hope it is correct\.?\s*$", re.I)
-# What may sit between two boxes that together state one multi-part (or hedged) answer.
-_BOX_JOINER_RE = re.compile(r"^[\s$,;]*(?:(?:or|and|\\text\{\s*(?:or|and)\s*\}|\\quad|\\qquad)[\s$,;]*)?$", re.I)
+# What may sit between two boxes (or two math spans) that state one multi-part (or hedged) answer.
+_JOINER_RE = re.compile(
+    r"^[\s$,;]*(?:(?:or|and|et|ou|y|o|und|oder|和|或|\\text\{\s*(?:or|and)\s*\}|\\q?quad|\\[,;:()\[\]]|\\mbox\{\s*(?:or|and)\s*\})[\s$,;]*)*$",
+    re.I,
+)
+_AND_OR_RE = re.compile(r"(?<![A-Za-z])(?:and|or)(?![A-Za-z])", re.I)
+_SENTENCE_GAP_RE = re.compile(r"[.!?:]\s|\n")
+_CHOICE_LINE_RE = re.compile(r"\s*\(?([A-E])(?:\)|\.)\s")
+# A sentence that checks an answer already stated is not where the answer is stated.
+_CHECK_SENTENCE_RE = re.compile(
+    r"\s*(?:let(?:'s| me| us)\s+(?:double[- ]?)?(?:check|verify)|(?:double[- ]?)?check(?:ing)?\b|verif(?:y|ying|ication)\b)", re.I
+)
+# A value introduced by one of these restates an earlier one approximately.
+_APPROX_RE = re.compile(r"(?:approximately|approx\.?|about|roughly|around|nearly|≈|\\approx)\s*$", re.I)
+_BARE_LATEX_RE = re.compile(r"\\[A-Za-z]+|\^|_\{")
 _TOP_LEVEL_OR_RE = re.compile(r"\s+or\s+|\\(?:text|mbox|textrm)\{\s*or\s*\}|\\quad\s*\\text\{or\}", re.I)
+# Chat-template markers: everything from the first one after the answer is a leak.
+_TEMPLATE_RE = re.compile(
+    r"<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|user|assistant|system|end)\|>"
+    r"|<(?:start|end)_of_turn>|</s>|\[/?INST\]|\n(?:Human|User):",
+)
+_ROLE_RE = re.compile(r"[ \t]*(?:assistant|model)\b")
+_MATH_SPAN_RE = re.compile(
+    r"\$\$(?P<a>.+?)\$\$|\\\[(?P<b>.+?)\\\]|\\\((?P<c>.+?)\\\)|(?<![\\$])\$(?P<d>[^$]+?)(?<!\\)\$"
+    r"|\\begin\{(?P<env>align|equation|gather|eqnarray|multline)(?P<star>\*?)\}(?P<e>.+?)\\end\{(?P=env)(?P=star)\}",
+    re.S,
+)
+_CONNECTIVE_RE = re.compile(r"\b(?:so|thus|therefore|hence|then)\b", re.I)
+_FIGURE_RE = re.compile(r"\[asy\].*?(?:\[/asy\]|$)", re.S)
+_SIMPLE_LHS_RE = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*")
+NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        (
+            "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+        )
+    )
+}
+NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100})
+# A number as prose writes it: mixed numbers "4 4/9", fractions, thousands "7,425,000",
+# decimals, a percent, or a number word.
+_NUMBER_RE = re.compile(
+    r"(?<![\w.,])[-−]?(?:\d+\s+\d+/\d+|\d+/\d+|\d{1,3}(?:,\d{3})+(?![\d,])(?:\.\d+)?|\d{1,3}(?: \d{3})+(?![\d/,.])"
+    r"|\d+,\d{1,2}(?![\d,])|0,\d+(?![\d,])|\d+(?:\.\d+)?|\.\d+)(?:\s*(?:%|percent\b|per\s+cent\b))?"
+    r"|\b(?:" + "|".join(NUMBER_WORDS) + r")\b",
+    re.I,
+)
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?。])\s+(?=[A-Z])|\n")
+_PROSE_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-zÀ-ÿ]{3,}")
+_COPULA_SPLIT_RE = re.compile(r"\s(?:is|are|was|equals|=|est|es|ist|è)\s|是|为|為|=", re.I)
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_ZERO_WIDTH.update({0xA0: " ", 0x202F: " ", 0x2009: " ", 0x3000: " "})
+_ZERO_WIDTH.update({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)})  # full-width ASCII
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """The committed answer (``None`` when there is none), how it was found, and, when the
-    response commits to several values at once (``\\boxed{2} or \\boxed{3}``), the parts."""
+    """The answer (``None`` when there is none), the rule that found it (or, without an answer,
+    why not), and, when the response states several values at once (``\\boxed{2} or
+    \\boxed{3}``), the parts."""
 
     answer: str | None
     how: str
     parts: tuple[str, ...] = field(default=())
+
+
+def normalize_chars(text: str) -> str:
+    """Zero-width characters dropped, non-breaking spaces made spaces, full-width ASCII
+    (``３``, ``：``) made ASCII: spellings a reader does not see."""
+    return text.translate(_ZERO_WIDTH)
 
 
 def _brace_matches(text: str) -> dict[int, int]:
@@ -104,7 +209,7 @@ def clean_answer(s: str) -> str:
     for _ in range(3):
         prev = s
         s = s.strip().strip("*").strip()
-        if s.endswith("."):
+        if s.endswith((".", "。")):
             s = s[:-1].rstrip()
         math = _delimited_math(s)
         if math is not None and len(math) + 2 >= len(s) - 2:
@@ -118,10 +223,32 @@ def clean_answer(s: str) -> str:
     return s
 
 
-def answer_region(response: str) -> str:
-    """The part of the response that may commit to an answer: after the last ``</think>``."""
+def cut_template_leak(response: str) -> str:
+    """The response up to the first chat-template marker that follows some text (a leading
+    ``<|im_start|>assistant`` header is skipped, not cut)."""
+    start = 0
+    while True:
+        m = _TEMPLATE_RE.search(response, start)
+        if m is None:
+            return response
+        if response[start : m.start()].strip():
+            return response[: m.start()]
+        start = m.end()
+        role = _ROLE_RE.match(response, start)
+        if role:
+            start = role.end()
+
+
+def answer_region(response: str, answer_format: AnswerFormat = "strict") -> str:
+    """The part of the response that may state an answer: after the last ``</think>``. In the
+    full format a response that ends its thinking and says nothing after it is read inside."""
     idx = response.lower().rfind("</think>")
-    return response[idx + len("</think>") :] if idx >= 0 else response
+    if idx < 0:
+        return response
+    after = response[idx + len("</think>") :]
+    if answer_format == "full" and not after.strip():
+        return response[:idx]
+    return after
 
 
 def split_alternatives(answer: str) -> tuple[str, ...]:
@@ -130,31 +257,206 @@ def split_alternatives(answer: str) -> tuple[str, ...]:
     return tuple(parts) if len(parts) > 1 else ()
 
 
-def extract_answer(response: str) -> Extraction:
-    """The final answer the response commits to; see the module docstring for the rules."""
-    text = answer_region(response)
+def _joins(gap: str) -> bool:
+    """Whether two values with ``gap`` between them are stated together ("2 and 3", "2, 3",
+    ``\\boxed{1} papers and \\boxed{2} bins``): a short gap within one sentence that is only
+    a joiner, or a few words with "and"/"or"."""
+    if len(gap) > 40 or _SENTENCE_GAP_RE.search(gap):
+        return False
+    return bool(_JOINER_RE.match(gap) or _AND_OR_RE.search(gap))
+
+
+def _joined_group(spans: list[tuple[int, int, str]], text: str) -> list[tuple[int, int, str]]:
+    """The last span together with the spans written back to back before it."""
+    group = [spans[-1]]
+    for prev in reversed(spans[:-1]):
+        if _joins(text[prev[1] : group[0][0]]):
+            group.insert(0, prev)
+        else:
+            break
+    return group
+
+
+def _spans_answer(group: list[tuple[int, int, str]], text: str, how: str) -> tuple[int, str, str, tuple[str, ...]]:
+    contents = tuple(g[2].strip() for g in group)
+    if len(group) == 1:
+        return (group[0][0], how, contents[0], ())
+    return (group[-1][0], how, ", ".join(contents), contents)
+
+
+def _math_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, math) of every delimited math span; an ``align``-like environment stands for
+    its last row."""
+    out = []
+    for m in _MATH_SPAN_RE.finditer(text):
+        if m.group("e") is not None:
+            rows = [r for r in re.split(r"\\\\", m.group("e")) if r.strip()]
+            out.append((m.start(), m.end(), rows[-1].replace("&", " ").strip() if rows else ""))
+        else:
+            out.append((m.start(), m.end(), m.group("a") or m.group("b") or m.group("c") or m.group("d")))
+    return out
+
+
+def _equation_value(math: str) -> str:
+    """The value a chain of equalities ends in: ``3/20 = 15/100 = 0.15`` -> ``0.15``, ``= 2``
+    -> ``2``; an assignment (``x = 5``, ``f(2) = 7``) stays as it is."""
+    sides = split_top_level(math, "=")
+    if len(sides) < 2 or len(split_top_level(re.sub(r",\\!|\{,\}", "", math), ",")) > 1:
+        return math
+    letters = re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", sides[0]))
+    if len(sides) >= 3 or not sides[0].strip() or not letters:
+        return sides[-1].strip() or math
+    return math
+
+
+def split_top_level(s: str, sep: str) -> list[str]:
+    """``s`` split on the character ``sep`` outside brackets (``\\,`` and ``<=`` are not seps;
+    in LaTeX ``2!=2`` is a factorial, not "not equal")."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(s):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0 and s[i - 1 : i] not in ("<", ">", "\\"):
+            parts.append(s[start:i])
+            start = i + 1
+    return [*parts, s[start:]]
+
+
+def _statement_value(sentence: str) -> tuple[str, tuple[str, ...]] | None:
+    """The value a prose sentence states ("The largest $n$ is 34." -> ``34``) and its parts."""
+    spans = _math_spans(sentence)
+    found = _sentence_value(sentence, _mask(sentence, spans), spans, 0, len(sentence))
+    if found is None:
+        return None
+    _, _, answer, parts = found
+    return answer, parts
+
+
+def _mask(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """``text`` with the math spans blanked out (same length), so prose rules skip them."""
+    if not spans:
+        return text
+    out, last = [], 0
+    for s, e, _ in spans:
+        out += [text[last:s], " " * (e - s)]
+        last = e
+    return "".join(out + [text[last:]])
+
+
+def _has_prose(answer: str) -> bool:
+    """Whether ``answer`` is a sentence rather than a value: two words, or a word next to a
+    number or math ("not 5, it's 6"; LaTeX commands and their arguments are not words)."""
+    spans = _math_spans(answer)
+    plain = re.sub(r"\\[A-Za-z]+\s*(?:\{[^{}]*\})?", " ", _mask(answer, spans))
+    words = len(_PROSE_RE.findall(plain))
+    return words >= 2 or (words == 1 and (bool(spans) or bool(re.search(r"\d", plain))))
+
+
+def _final_statement(text: str) -> list[str]:
+    """The last paragraphs of ``text``, latest first (the final statement and the one before)."""
+    tail = text[-_TAIL_CHARS:].rstrip()
+    paragraphs = [p for p in re.split(r"\n\s*\n", tail) if p.strip()]
+    return paragraphs[::-1][:2]
+
+
+def _sentence_value(
+    para: str, masked: str, spans: list[tuple[int, int, str]], lo: int, hi: int
+) -> tuple[int, str, str, tuple[str, ...]] | None:
+    """The value the sentence ``para[lo:hi]`` states, with the values joined to it ("$12$ and
+    $13$"): in the clause after its last conclusion word ("..., so $x = 5$ works"), else in the
+    whole sentence, the first value after the last copula followed by one ("there are 12 ways to
+    pick three");
+    without a copula, the clause's first value or the sentence's last one. ``masked`` is
+    ``para`` with its math ``spans`` blanked out."""
+    values = sorted(
+        [(a, b, c, "final_math") for a, b, c in spans if lo <= a < hi]
+        + [(m.start(), m.end(), m.group(), "last_number") for m in _NUMBER_RE.finditer(masked, lo, hi)]
+    )
+    words = [v for v in values if v[2].lower() in NUMBER_WORDS]
+    if len(words) < len(values):  # "a zero matrix: $..$": words count only alone
+        values = [v for v in values if v not in words]
+    # "One raised to any power ...": a number word opening a sentence is its subject
+    values = [v for v in values if not (v in words and not para[lo : v[0]].strip())]
+    # "$\\frac{1}{3}$, which is approximately 0.33": the restatement is not the answer
+    values = [v for v in values if not _APPROX_RE.search(masked[max(lo, v[0] - 20) : v[0]])] or values
+    if not values:
+        return None
+    ends = [m.end() for m in _CONNECTIVE_RE.finditer(masked, lo, hi) if m.end() <= values[-1][0]]
+    if ends:  # "... is $360^\\circ$, so $\\angle J + \\angle H = 180^\\circ$": the conclusion
+        lo = ends[-1]
+        values = [v for v in values if v[0] >= lo]
+    after: list[int] = []
+    for cut in reversed([m.end() for m in _COPULA_SPLIT_RE.finditer(masked, lo, hi)]):
+        after = [k for k, v in enumerate(values) if v[0] >= cut]
+        if after:  # the last copula that still has a value after it
+            break
+    if not after and ends:
+        after = [0]
+    if after:
+        k = after[0]
+        while k + 1 < len(values) and _joins(para[values[k][1] : values[k + 1][0]]):
+            k += 1
+        group = values[after[0] : k + 1]
+    else:
+        group = _joined_group([v[:3] for v in values], para)
+        group = values[len(values) - len(group) :]
+    # "$k-1=1,$ and $k=2.$": a derivation step joined to the answer is not a part of it
+    while len(group) > 1 and len(split_top_level(group[0][2], "=")) > 1 and not _SIMPLE_LHS_RE.fullmatch(
+        split_top_level(group[0][2], "=")[0]
+    ):
+        group = group[1:]
+    group = [(a, b, _equation_value(c.strip().rstrip(".,;").strip()), kind) for a, b, c, kind in group]
+    return _spans_answer([g[:3] for g in group], para, group[-1][3])
+
+
+def _final_candidate(text: str) -> tuple[int, str, str, tuple[str, ...]] | None:
+    """Rules 2 and 3: in the last sentence of the final statement that holds math or a number,
+    the value it states after its last copula ("there are 12 ways"), else its last value. A
+    final line of bare LaTeX (``-\\frac{10}{9}``) is math as a whole."""
+    tail = text[-_TAIL_CHARS:].rstrip()
+    last_line = tail.rsplit("\n", 1)[-1].strip()
+    if last_line and _BARE_LATEX_RE.search(last_line) and not _has_prose(last_line):
+        line_start = len(tail) - len(last_line)
+        if not any(end > line_start for _, end, _ in _math_spans(tail)) and "$" not in last_line:
+            return (len(text) - len(last_line), "final_math", last_line, ())
+    for para in _final_statement(text):
+        choice = _CHOICE_LINE_RE.match(para)
+        if choice:  # "D. It can't be A, since ..."
+            return (len(text) - len(para), "choice", choice.group(1), ())
+        spans = _math_spans(para)
+        masked = _mask(para, spans)
+        bounds = [0] + [m.end() for m in _SENTENCE_SPLIT_RE.finditer(masked)] + [len(para)]
+        for lo, hi in reversed(list(itertools.pairwise(bounds))):
+            if _CHECK_SENTENCE_RE.match(masked, lo):
+                continue
+            found = _sentence_value(para, masked, spans, lo, hi)
+            if found is not None:
+                return found
+    return None
+
+
+def extract_answer(response: str, answer_format: AnswerFormat = "full") -> Extraction:
+    """The final answer of the response; see the module docstring for the rules."""
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}, got {answer_format!r}")
+    full = answer_format == "full"
+    text = answer_region(cut_template_leak(normalize_chars(response)), answer_format)
     candidates: list[tuple[int, str, str, tuple[str, ...]]] = []  # (position, how, answer, parts)
 
     boxes = find_boxes(text)
     if boxes:
-        # Boxes written back to back ("\boxed{2} and \boxed{3}") state one answer with parts.
-        group = [boxes[-1]]
-        for prev in reversed(boxes[:-1]):
-            if _BOX_JOINER_RE.match(text[prev[1] : group[0][0]]):
-                group.insert(0, prev)
-            else:
-                break
-        contents = tuple(b[2].strip() for b in group)
-        if len(group) > 1:
-            candidates.append((group[-1][0], "boxed", ", ".join(contents), contents))
-        else:
-            candidates.append((group[0][0], "boxed", contents[0], ()))
+        candidates.append(_spans_answer(_joined_group(boxes, text), text, "boxed"))
 
     # Only the last phrase that states something can win, so scan them from the end.
-    for m in reversed(list(_PHRASE_RE.finditer(text))):
+    for m in reversed(list((_PHRASE_FULL_RE if full else _PHRASE_RE).finditer(text))):
         ans = _phrase_answer(text[m.end() : m.end() + MAX_ANSWER_CHARS * 2])
         if ans.strip():
-            candidates.append((m.end(), "phrase", ans, ()))
+            parts: tuple[str, ...] = ()
+            if full and not find_boxes(ans) and not split_alternatives(ans) and _has_prose(ans):
+                ans, parts = _statement_value(ans) or (ans, ())
+            candidates.append((m.end(), "phrase", ans, parts))
             break
     for m in _GSM8K_RE.finditer(text):
         candidates.append((m.start(1), "gsm8k", m.group(1), ()))
@@ -165,9 +467,15 @@ def extract_answer(response: str) -> Extraction:
         if bolds:
             candidates.append((len(text) - len(lines[-1]), "bold", bolds[-1], ()))
 
+    if not candidates and full:
+        final = _final_candidate(_FIGURE_RE.sub("", text[-_TAIL_CHARS * 4 :]))  # figures state no answer
+        if final is not None:
+            candidates.append(final)
     if not candidates:
+        if full:
+            return Extraction(None, "no answer (no box, answer phrase, math or number in the final statement)")
         return Extraction(None, "no committed answer (no \\boxed{}, 'answer is', '####' or bold final line)")
-    pos, how, ans, parts = max(candidates, key=lambda c: c[0])
+    _, how, ans, parts = max(candidates, key=lambda c: c[0])
     if how == "phrase" and find_boxes(ans):
         # "The final answer is $\boxed{5}$" committed through its box.
         ans = find_boxes(ans)[-1][2]
@@ -182,6 +490,11 @@ def extract_answer(response: str) -> Extraction:
 
 
 def extract_gold(gold: str) -> str:
-    """A reference answer, given bare or as a solution ending in a box."""
+    """A reference answer, given bare or as a solution ending in a box (boxes stated together,
+    ``\\boxed{1} and \\boxed{2}``, are one multi-part answer)."""
+    gold = normalize_chars(gold)
     boxes = find_boxes(gold)
-    return clean_answer(boxes[-1][2] if boxes else gold)
+    if not boxes:
+        return clean_answer(gold)
+    group = _joined_group(boxes, gold)
+    return ", ".join(clean_answer(b[2]) for b in group)

@@ -13,6 +13,8 @@ import re
 from fractions import Fraction
 from typing import NamedTuple
 
+from rl_reason.verifiers.extract import NUMBER_WORDS
+
 _UNICODE = {
     "−": "-", "–": "-", "π": "\\pi ", "∞": "\\infty ", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ",
     "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "°": "^\\circ", "∪": "\\cup ", "∩": "\\cap ", "…": "\\ldots ",
@@ -20,13 +22,16 @@ _UNICODE = {
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 _SQRT_RE = re.compile(r"√\s*(\{[^{}]*\}|\([^()]*\)|[0-9.]+|[A-Za-z])")
+_NEG_SPACE_RE = re.compile(r"(?<!\\)\\!\s*")
 _SPACING_RE = re.compile(r"(?<!\\)\\[!,;:> ]|\\q?quad\b|~|\\left\b|\\right\b|\\displaystyle\b")
-_FRAC_SHORT_RE = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
-_FRAC_CMD_RE = re.compile(r"\\[dt]frac\b")
+_FRAC_SHORT_RE = re.compile(r"\\[dtc]?frac\s*(\d)\s*(\d)")
+_FRAC_SHORT_NUM_RE = re.compile(r"\\[dtc]?frac\s*(\d)\s*\{")
+_FRAC_SHORT_DEN_RE = re.compile(r"(\\[dtc]?frac\s*\{[^{}]*\})\s*(\d)")
+_FRAC_CMD_RE = re.compile(r"\\[dtc]frac\b")
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\degree\b|\s*\bdegrees?\b", re.I)
-_PERCENT_RE = re.compile(r"\s*(?:\\%|%|\bpercent\b)\s*$", re.I)
+_PERCENT_RE = re.compile(r"\s*(?:\\%|%|\bper\s*cent\b|\\text\{\s*(?:\\%|%|per\s*cent)\s*\})\s*$", re.I)
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|mbox|textrm|mathrm|textbf|mathbf)\s*\{([^{}]*)\}")
-_UNIT_TAIL_RE = re.compile(r"(?:\s*\\(?:text|mbox|textrm|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}(?:\^\{?\d\}?)?|\s+[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?(?:\^\{?\d\}?)?)\s*$")
+_UNIT_TAIL_RE = re.compile(r"(?:\s*\\(?:text|mbox|textrm|mathrm|textbf|mathbf)\s*\{\s*[A-Za-z][A-Za-z .]*\}(?:\^\{?\d\}?)?|\s+[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?(?:\^\{?\d\}?)?)\s*$")
 _ASSIGN_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=[^=]*$)")
 _THOUSANDS_RE = re.compile(r"^([+-]?\d{1,3})((?:(?:\{,\}|,)\d{3})+)(\.\d+)?$")
 _INT_OR_DEC_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
@@ -34,6 +39,14 @@ _FRAC_RE = re.compile(r"^([+-]?)\\frac\{\s*([+-]?\d+)\s*\}\{\s*([+-]?\d+)\s*\}$"
 _MIXED_RE = re.compile(r"^([+-]?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
 _SLASH_RE = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _BASE_RE = re.compile(r"^(\d+)(?:_\{?(\d+)\}?)?$")
+_MIXED_PLAIN_RE = re.compile(r"^([+-]?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
+_SPACED_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+_REPEATING_RE = re.compile(r"^([+-]?)(\d*)\.(\d*)\\overline\{(\d+)\}$")
+_DECIMAL_COMMA_RE = re.compile(r"^([+-]?\d+),(\d{1,2})$|^([+-]?0),(\d+)$")
+# A decimal written with this many digits after the point is a float rendering of a value
+# ("0.0833333333333333" for 1/12), not a rounded answer.
+_FLOAT_RENDERING_DIGITS = 10
+_FLOAT_RENDERING_RE = re.compile(rf"^[+-]?\d*\.(\d{{{_FLOAT_RENDERING_DIGITS},}})$")
 _MC_RE = re.compile(r"^\(?\s*([A-E])\s*\)?\s*[.:]?(?:\s|$)")
 
 
@@ -42,8 +55,11 @@ def normalize_latex(s: str) -> str:
     ``\\dfrac``/``\\tfrac``/``\\frac12``, ``\\left``/``\\right``."""
     s = _SQRT_RE.sub(lambda m: "\\sqrt{" + m.group(1).strip("{}()") + "}", s)
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], s)
+    s = _NEG_SPACE_RE.sub("", s)  # "32,\! 349": a negative space undoes the space after it
     s = _SPACING_RE.sub(" ", s)
     s = _FRAC_SHORT_RE.sub(r"\\frac{\1}{\2}", s)
+    s = _FRAC_SHORT_NUM_RE.sub(r"\\frac{\1}{", s)
+    s = _FRAC_SHORT_DEN_RE.sub(r"\1{\2}", s)
     s = _FRAC_CMD_RE.sub(r"\\frac", s)
     return re.sub(r"\s+", " ", s).strip()
 
@@ -67,7 +83,25 @@ def parse_exact_number(s: str) -> ExactNumber | None:
     s = s[: unit_m.start()] if unit_m else s
     s = _DEGREE_RE.sub("", s)
     s = _TEXT_WRAP_RE.sub(r"\1", s).strip()
+    word = NUMBER_WORDS.get(s.lower())
+    if word is not None:
+        return ExactNumber(Fraction(word), percent, unit)
+    m = _MIXED_PLAIN_RE.match(s)
+    if m:  # "4 4/9" is four and four ninths
+        if not int(m.group(4)):
+            return None
+        value = int(m.group(2)) + Fraction(int(m.group(3)), int(m.group(4)))
+        return ExactNumber(-value if m.group(1) == "-" else value, percent, unit)
+    if _SPACED_THOUSANDS_RE.match(s):  # "1 000": the space groups thousands
+        s = s.replace(" ", "")
+    elif re.search(r"\d[\s,]*\s[\s,]*\d", s.replace("{,}", ",")):
+        return None  # "32, 349" or "2 3": two numbers, not one
     s = s.replace(" ", "")
+    m = _REPEATING_RE.match(s)
+    if m:  # "0.\overline{3}" is 1/3
+        sign, whole, fixed, rep = m.groups()
+        value = Fraction(int(whole or 0)) + Fraction(int(fixed or 0), 10 ** len(fixed)) + Fraction(int(rep), (10 ** len(rep) - 1) * 10 ** len(fixed))
+        return ExactNumber(-value if sign == "-" else value, percent, unit)
     if s.startswith("{") and s.endswith("}") and s.count("{") == 1:
         s = s[1:-1]
     m = _THOUSANDS_RE.match(s)
@@ -150,9 +184,23 @@ def canonical_spelling(s: str) -> str:
     """One spelling per LaTeX string up to spacing, delimiters and outer parentheses; two
     answers with the same canonical spelling are the same expression."""
     s = normalize_latex(s)
-    # Spaces matter only between letters ("\pi x" is not "\pix").
+    # Spaces matter only between letters ("\pi x" is not "\pix") and digits ("2 3" is not "23").
+    s = re.sub(r"(?<=\d)\s+(?=\d)", "\x00", s)
     s = re.sub(r"(?<![A-Za-z])\s+|\s+(?![A-Za-z])", "", s)
     return _strip_outer_parens(s)
+
+
+def _decimal_commas(pred: str, gold: str) -> tuple[str, str]:
+    """``"2,74"`` against ``"2.74"``: a comma between digits is a decimal comma when it cannot
+    be a thousands separator (not three digits after it, or a leading ``0,``) and the other
+    side writes a decimal point."""
+    out = []
+    for this, other in ((pred, gold), (gold, pred)):
+        m = _DECIMAL_COMMA_RE.match(this.strip())
+        if m and re.fullmatch(r"\s*[+-]?\d*\.\d+\s*", other):
+            this = ".".join(g for g in m.groups() if g is not None)
+        out.append(this)
+    return out[0], out[1]
 
 
 def fast_compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[bool, str] | None:
@@ -171,6 +219,7 @@ def fast_compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[bo
         if p_base:
             ok = p_base.group(1) == g_base.group(1) and p_base.group(2) in (None, g_base.group(2))
             return ok, "same base-" + g_base.group(2) + " digits" if ok else "different base-b numbers"
+    pred, gold = _decimal_commas(pred, gold)
     g = parse_exact_number(gold)
     if g is not None:
         p = parse_exact_number(pred)
@@ -178,6 +227,9 @@ def fast_compare(pred: str, gold: str, rel_tol: float | None = None) -> tuple[bo
             if p.unit and g.unit and p.unit != g.unit:
                 return False, f"different units: {p.unit} vs {g.unit}"
             ok = numbers_equal(p, g, rel_tol)
+            rendering = _FLOAT_RENDERING_RE.match(pred.strip())
+            if not ok and rendering and abs(p.value - g.value) < Fraction(1, 10 ** (len(rendering.group(1)) - 1)):
+                return True, "a float rendering of the exact value"
             return ok, ("equal numbers" if ok else f"{p.value}{'%' if p.percent else ''} != {g.value}{'%' if g.percent else ''}")
         return None
     g_text = text_answer(gold)

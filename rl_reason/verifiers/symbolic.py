@@ -109,11 +109,23 @@ def _exact(expr):
     return expr
 
 
+def _imaginary_exponent(expr):
+    """``e^{i\\pi}``: an ``i`` in the exponent of ``e`` is the imaginary unit (math-verify reads a
+    plain symbol), so Euler's identity evaluates."""
+    if isinstance(expr, sympy.Basic):
+        powers = [p for p in expr.atoms(sympy.exp, sympy.Pow) if isinstance(p, sympy.exp) or p.base == sympy.E]
+        units = {x for p in powers for x in p.exp.free_symbols if x.name == "i"}
+        if units:
+            return expr.xreplace(dict.fromkeys(units, sympy.I))
+    return expr
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse(answer: str, rel_tol: float | None) -> tuple:
     # Cached: a batch grades many responses against the same gold. The key includes the
     # tolerance because it decides whether decimals are made exact.
-    return tuple(_exact(x) for x in parse("\\boxed{" + normalize_latex(answer) + "}", _EXTRACTION, parsing_timeout=None))
+    parsed = parse("\\boxed{" + normalize_latex(answer) + "}", _EXTRACTION, parsing_timeout=None)
+    return tuple(_imaginary_exponent(_exact(x)) for x in parsed)
 
 
 def _difference(rel):

@@ -30,6 +30,16 @@ def test_math_statuses():
         grade_records([{"id": "other", "text": ""}], examples)
 
 
+def test_math_records_carry_both_graders():
+    examples = {"q": Example("q", "What is half of one?", answer="\\frac{1}{2}")}
+    texts = ["so $\\boxed{0.5}$", "Half of one is 0.5.", "It is 0.7."]
+    graded = grade_records([{"id": "q", "sample": i, "text": t} for i, t in enumerate(texts)], examples)
+    assert [g["correct"] for g in graded] == [True, True, False]
+    assert [g["correct_strict"] for g in graded] == [True, False, False]
+    assert [g["status_strict"] for g in graded] == ["correct", "no_answer", "no_answer"]
+    assert [g["extracted_by"] for g in graded] == ["boxed", "last_number", "last_number"]
+
+
 @needs_data
 @needs_sandbox
 def test_code_suites_grade_reference_solutions_as_correct():

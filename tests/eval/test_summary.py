@@ -1,7 +1,7 @@
 import pytest
 
 from rl_reason.data_pipelines import Example
-from rl_reason.eval import summarize
+from rl_reason.eval import flat_metrics, summarize
 
 
 def rec(pid, i, correct, extracted, status=None, finish="stop"):
@@ -49,3 +49,28 @@ def test_summary_rejects_partial_runs_and_large_k():
         summarize(records, EXAMPLES, ks=[4])
     with pytest.raises(ValueError, match="not in the suite"):
         summarize(records + [rec("p3", 0, True, "1")], EXAMPLES, ks=[1])
+
+
+def test_summary_reports_full_chain_and_strict_side_by_side():
+    def graded(pid, i, correct, strict, by):
+        r = rec(pid, i, correct, "4" if correct else None)
+        r.update(correct_strict=strict, status_strict="correct" if strict else "no_answer", extracted_by=by)
+        return r
+
+    records = [graded("p1", 0, True, True, "boxed"), graded("p1", 1, True, False, "last_number"),
+               graded("p2", 0, True, False, "final_math"), graded("p2", 1, False, False, None)]
+    records[3]["status"] = "no_answer"
+    s = summarize(records, EXAMPLES, ks=[1])
+    assert s["metrics"]["pass@1"]["mean"] == pytest.approx((1 + 0.5) / 2)
+    assert s["strict"]["metrics"]["pass@1"]["mean"] == pytest.approx((0.5 + 0) / 2)
+    assert s["strict"]["status_counts"] == {"correct": 1, "no_answer": 3}
+    assert s["extracted_by"] == {"boxed": 0.25, "final_math": 0.25, "last_number": 0.25, "none": 0.25}
+    flat = flat_metrics(s)
+    assert flat["pass@1"] == pytest.approx(0.75) and flat["strict/pass@1"] == pytest.approx(0.25)
+    assert flat["no_answer"] == 0.25 and flat["strict/no_answer"] == 0.75
+    assert flat["extracted_by/boxed"] == 0.25
+
+
+def test_records_graded_before_strict_existed_have_no_strict_section():
+    s = summarize([rec("p1", 0, True, "4"), rec("p2", 0, False, "1")], EXAMPLES, ks=[1])
+    assert s["strict"] is None and "strict/pass@1" not in flat_metrics(s)

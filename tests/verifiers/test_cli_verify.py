@@ -17,6 +17,13 @@ def test_single_pair_readme_quickstart(capsys):
 def test_single_pair_json(capsys):
     assert main(["verify", "math", "--response", "I think 0.33", "--gold", "1/3", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
+    assert r["status"] == "wrong" and r["extracted"] == "0.33" and r["extracted_by"] == "last_number"
+
+
+def test_strict_answer_format_flag(capsys):
+    argv = ["verify", "math", "--response", "I think 0.33", "--gold", "1/3", "--json", "--answer-format", "strict"]
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
     assert r["status"] == "no_answer" and r["correct"] is False and r["extracted"] is None
 
 
@@ -49,6 +56,7 @@ def test_batch_file_with_malformed_rows(tmp_path, capsys):
     assert f"{src}:4: missing key(s) ['answer']" in captured.err
     assert f"{src}:5: key(s) ['completion'] are not strings" in captured.err
     assert "throughput" in captured.out and "accuracy" in captured.out
+    assert "boxed 1, gsm8k 1, none 1" in captured.out
 
     graded = [json.loads(line) for line in out.read_text().splitlines()]
     assert [g.get("id", g.get("line")) for g in graded] == [1, 2, 3, 4, 5, 7]

@@ -13,8 +13,9 @@ import pytest
 
 from rl_reason.verifiers import MathVerifier, verify_math
 
-# 9^(9^(9^9)) makes sympy work for far longer than any timeout used here.
-TOWER = "So the answer is $\\boxed{9^{9^{9^{9}}}}$."
+# A sum of 10^5 huge powers makes sympy work for far longer than any timeout used here (power
+# towers no longer do: the guards decide them before sympy).
+TOWER = "So the answer is $\\boxed{\\sum_{k=1}^{100000} k^{k}}$."
 SYMBOLIC = ("The answer is $\\boxed{\\frac{\\sqrt{3}}{2}}$", "\\sin(\\pi/3)")
 
 
@@ -23,7 +24,7 @@ def test_timeout_is_reported_as_timeout_not_wrong():
     r = verify_math(TOWER, "3", timeout=1.0)
     assert r.status == "timeout", r
     assert not r.correct and r.score == 0.0
-    assert r.extracted == "9^{9^{9^{9}}}"
+    assert r.extracted == "\\sum_{k=1}^{100000} k^{k}"
     assert time.monotonic() - t < 15  # 1 s budget, plus a worker start on a busy machine
 
 
