@@ -116,7 +116,9 @@ def setup_v2(root: str, proc_cgroup_text: str, slots: int) -> CgroupSetup:
             if wanted:
                 _write(base, "cgroup.subtree_control", " ".join("+" + c for c in wanted))
             os.mkdir(parent)
-        enabled = [c for c in V2_CONTROLLERS if c in _read(parent, "cgroup.controllers").split()]
+        # what the base delegates to its children (the kernel lists "cpu memory pids")
+        delegated = {c.lstrip("+") for c in _read(base, "cgroup.subtree_control").split()}
+        enabled = [c for c in V2_CONTROLLERS if c in delegated]
         if enabled:
             _write(parent, "cgroup.subtree_control", " ".join("+" + c for c in enabled))
     except OSError as exc:
