@@ -9,7 +9,9 @@ a fake cgroupfs tree on hosts that mount v1.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -150,11 +152,44 @@ def _weigh(setup: CgroupSetup, slots: int) -> None:
         setup.notes.append(f"cannot set the sandbox's CPU weight: {exc}")
 
 
-def setup_cgroups(slots: int, root: str = CGROUP_ROOT, proc_cgroup: str = "/proc/self/cgroup") -> CgroupSetup:
+def systemd_user_scope(pid: int, run=subprocess.run) -> str | None:
+    """Ask the user's systemd manager to move `pid` into a new transient scope with Delegate=yes
+    (what `systemd-run --user --scope -p Delegate=yes` does for its child); None on success,
+    else why not."""
+    if not shutil.which("busctl"):
+        return "busctl not found"
+    cmd = ["busctl", "--user", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+           "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))", f"rl-reason-{pid}.scope",
+           "fail", "2", "PIDs", "au", "1", str(pid), "Delegate", "b", "true", "0"]
+    try:
+        res = run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    return None if res.returncode == 0 else (res.stderr or res.stdout).strip()[:200]
+
+
+def setup_cgroups(slots: int, root: str = CGROUP_ROOT, proc_cgroup: str = "/proc/self/cgroup",
+                  is_root: bool | None = None, start_scope=systemd_user_scope) -> CgroupSetup:
     version = cgroup_version(root)
     if version == 2:
         with open(proc_cgroup) as fh:
-            return setup_v2(root, fh.read(), slots)
+            before = fh.read()
+        out = setup_v2(root, before, slots)
+        if out.controllers or (os.geteuid() == 0 if is_root is None else is_root):
+            return out
+        # not root and our group is not ours: move into a systemd scope delegated to us, then retry
+        why = start_scope(os.getpid())
+        if why is not None:
+            out.notes.append(f"cgroup v2: could not start a delegated systemd scope: {why}")
+            return out
+        for _ in range(50):  # the move is a systemd job; wait until it shows in /proc/self/cgroup
+            with open(proc_cgroup) as fh:
+                now = fh.read()
+            if now != before:
+                return setup_v2(root, now, slots)
+            time.sleep(0.02)
+        out.notes.append("cgroup v2: systemd accepted the scope but this process was not moved into it")
+        return out
     if version == 1:
         return setup_v1(root, slots)
     return CgroupSetup(notes=[f"no cgroup hierarchy mounted at {root}"])

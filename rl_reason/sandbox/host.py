@@ -73,7 +73,7 @@ def detect() -> HostIsolation:
             info.seccomp = _seccomp_works(info.bwrap, kwargs)
             if not info.seccomp:
                 info.notes.append("bwrap could not install the seccomp filter: ptrace is not denied")
-    cgroups = setup_cgroups(default_slots())
+    cgroups = setup_cgroups(default_slots(), is_root=info.is_root)
     info.cgroup_version, info.cgroup_controllers = cgroups.version, cgroups.controllers
     info.notes.extend(cgroups.notes)
     if "memory" not in info.cgroup_controllers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 
 import pytest
@@ -18,6 +19,7 @@ from rl_reason.sandbox.cgroups import (
     make_sandbox_parents,
     setup_cgroups,
     setup_v2,
+    systemd_user_scope,
 )
 from rl_reason.sandbox.host import HostIsolation, detect
 from rl_reason.sandbox.process import SandboxUnavailable
@@ -109,6 +111,42 @@ def test_v2_without_a_delegated_group_explains_how_to_get_one(tmp_path):
     setup = setup_v2(str(root), proc.read_text(), slots=2)
     assert setup.controllers == {}
     assert any("systemd-run --user --scope -p Delegate=yes" in note for note in setup.notes)
+
+
+def test_v2_non_root_moves_into_a_delegated_systemd_scope(tmp_path):
+    root, _, _ = fake_v2(tmp_path)
+    proc = tmp_path / "proc_self_cgroup"
+    proc.write_text("0::/user.slice/user-1000.slice/session-3.scope\n")  # not ours to write
+    scope = "/user.slice/user-1000.slice/user@1000.service/app.slice/rl-reason-1.scope"
+    asked = []
+
+    def start_scope(pid):  # what systemd does: make the scope, move the process into it
+        asked.append(pid)
+        fake = root / scope.lstrip("/")
+        fake.mkdir(parents=True)
+        (fake / "cgroup.controllers").write_text("cpu memory pids\n")
+        (fake / "cgroup.procs").write_text(f"{pid}\n")
+        proc.write_text(f"0::{scope}\n")
+
+    setup = setup_cgroups(slots=2, root=str(root), proc_cgroup=str(proc), is_root=False, start_scope=start_scope)
+    assert asked == [os.getpid()]
+    assert setup.controllers["memory"] == str(root / scope.lstrip("/") / PARENT_NAME)
+
+    calls = []
+
+    class Done:
+        returncode, stdout, stderr = 1, "", "Failed to connect to bus: No medium found"
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return Done()
+
+    if shutil.which("busctl"):
+        assert systemd_user_scope(42, run=fake_run) == "Failed to connect to bus: No medium found"
+        assert calls[0][:3] == ["busctl", "--user", "call"] and "rl-reason-42.scope" in calls[0]
+        assert calls[0][-8:] == ["PIDs", "au", "1", "42", "Delegate", "b", "true", "0"]
+    else:
+        assert systemd_user_scope(42, run=fake_run) == "busctl not found" and calls == []
 
 
 def test_v2_without_memory_controller_is_refused_unless_opted_in(tmp_path):
