@@ -268,8 +268,13 @@ def run_pytest(spec, rec):
         teardown = []
         try:
             owner, _, name = case["call"].rpartition(".")
-            fn = getattr(namespace[owner](), name) if owner else namespace[name]
+            instance = namespace[owner]() if owner else None
+            fn = getattr(instance, name) if owner else namespace[name]
+            if hasattr(instance, "setup_method"):
+                instance.setup_method(fn)
             fn(**_fixture_values(fn, namespace, teardown))
+            if hasattr(instance, "teardown_method"):
+                instance.teardown_method(fn)
             for gen in reversed(teardown):
                 next(gen, None)
             rec.emit("case", index, "done")

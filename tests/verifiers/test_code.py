@@ -123,6 +123,9 @@ def test_param(a, b, expected):
     assert add(a, b) == expected
 
 class TestAdd:
+    def setup_method(self, method):
+        self.two = 2
+
     def test_approx(self):
         assert add(0.1, 0.2) == pytest.approx(0.3)
 
@@ -131,7 +134,7 @@ class TestAdd:
             add(1, "x")
 
     def test_computed_sides(self):
-        assert add(2, 2) == sum([2, 2])
+        assert add(self.two, 2) == sum([2, 2])
 """
 
 
