@@ -46,8 +46,8 @@ def docker_run():
 
 
 def code_problems(limit: int | None):
-    humaneval = [json.loads(l) for l in (DATA / "humaneval.jsonl").read_text().splitlines()][:limit]
-    mbpp = [json.loads(l) for l in (DATA / "mbpp.jsonl").read_text().splitlines()][:limit]
+    humaneval = [json.loads(line) for line in (DATA / "humaneval.jsonl").read_text().splitlines()][:limit]
+    mbpp = [json.loads(line) for line in (DATA / "mbpp.jsonl").read_text().splitlines()][:limit]
     he = [(r["id"], r["prompt"] + r["canonical_solution"], [{"kind": "assert", "code": r["test"], "entry_point": r["entry_point"]}])
           for r in humaneval]
     mb = [(r["id"], r["solution"], [{"kind": "assert", "code": "\n".join(r["test_list"]), "setup": r["test_setup_code"]}])
