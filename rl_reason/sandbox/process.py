@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 import weakref
@@ -46,17 +45,8 @@ class SandboxUnavailable(RuntimeError):
     """The host cannot give the isolation asked for (and the caller did not opt out of it)."""
 
 
-_SHARED_BUDGET: SlotBudget | None = None
-_SHARED_BUDGET_LOCK = threading.Lock()
-
-
-def shared_budget() -> SlotBudget:
-    """The process-wide budget every ProcessSandbox uses unless given its own `slots`."""
-    global _SHARED_BUDGET
-    with _SHARED_BUDGET_LOCK:
-        if _SHARED_BUDGET is None:
-            _SHARED_BUDGET = SlotBudget(default_slots())
-        return _SHARED_BUDGET
+# The process-wide budget every ProcessSandbox uses unless given its own `slots`.
+SHARED_BUDGET = SlotBudget(default_slots())
 
 
 def _runqueue_wait_s(pids: list[int]) -> float:
@@ -97,7 +87,7 @@ class ProcessSandbox(Sandbox):
                     "inside a delegated scope (systemd-run --user --scope -p Delegate=yes -- <command>); see "
                     "`rl-reason sandbox doctor`. Pass allow_unisolated=True (CLI: --allow-unisolated) to run "
                     "with per-process rlimits only.")
-        self.budget = SlotBudget(slots) if slots else shared_budget()
+        self.budget = SlotBudget(slots) if slots else SHARED_BUDGET
         self.work_root = work_root or tempfile.gettempdir()
         self.as_nobody = self.host.is_root
         self.seccomp_filter = bpf_program() if self.isolated and self.host.seccomp else None
