@@ -5,7 +5,8 @@
 1. trivial program runs/s: process backend vs bare `subprocess.run(["python3", "-c", "pass"])`
    (target >= 0.7x); Docker pool vs `docker run --rm` per program (target >= 5x);
 2. HumanEval and MBPP canonical solutions through verify_code on both backends: programs/s,
-   and every reference that does not score 1 is named.
+   and every reference that does not score 1 is named; with `--pytest`, also with their tests
+   written as pytest files (graded by the host-collected `pytest` kind).
 """
 
 from __future__ import annotations
@@ -45,13 +46,31 @@ def docker_run():
 
 
 def code_problems(limit: int | None):
-    humaneval = [json.loads(l) for l in (DATA / "humaneval.jsonl").read_text().splitlines()][:limit]
-    mbpp = [json.loads(l) for l in (DATA / "mbpp.jsonl").read_text().splitlines()][:limit]
+    humaneval = [json.loads(line) for line in (DATA / "humaneval.jsonl").read_text().splitlines()][:limit]
+    mbpp = [json.loads(line) for line in (DATA / "mbpp.jsonl").read_text().splitlines()][:limit]
     he = [(r["id"], r["prompt"] + r["canonical_solution"], [{"kind": "assert", "code": r["test"], "entry_point": r["entry_point"]}])
           for r in humaneval]
     mb = [(r["id"], r["solution"], [{"kind": "assert", "code": "\n".join(r["test_list"]), "setup": r["test_setup_code"]}])
           for r in mbpp]
     return {"humaneval": he, "mbpp": mb}
+
+
+def as_pytest(problems: dict) -> dict:
+    """The same tests as pytest files: HumanEval's check() called from a test function, one test
+    function per MBPP assert."""
+    out = {}
+    for name, probs in problems.items():
+        converted = []
+        for pid, code, (test,) in probs:
+            if name == "humaneval":
+                body = f"from solution import *\n{test['code']}\n\ndef test_check():\n    check({test['entry_point']})\n"
+            else:
+                asserts = [line for line in test["code"].splitlines() if line.startswith("assert")]
+                body = "from solution import *\n" + test.get("setup", "") + "\n" + "".join(
+                    f"\ndef test_{i}():\n    {line}\n" for i, line in enumerate(asserts))
+            converted.append((pid, code, [{"kind": "pytest", "code": body}]))
+        out[f"{name}-as-pytest"] = converted
+    return out
 
 
 def grade(sb, problems, workers: int):
@@ -69,6 +88,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N problems of each code set (default all)")
     ap.add_argument("--workers", type=int, default=2, help="concurrent runs (default 2 = cores here)")
     ap.add_argument("--skip-docker", action="store_true", help="process backend only")
+    ap.add_argument("--pytest", action="store_true", help="also grade the code sets with their tests as pytest files")
     args = ap.parse_args()
     w = args.workers
     with get_sandbox("process") as sb:
@@ -80,6 +100,8 @@ def main() -> int:
         print(f"trivial: bare subprocess python3 -c pass {bare:.1f}/s | process backend {proc:.1f}/s | ratio {proc / bare:.2f}x (target >= 0.7)")
         print(f"trivial: bare /usr/bin/python3 -c pass {system:.1f}/s | ratio process backend / it {proc / system:.2f}x")
         problems = code_problems(args.limit)
+        if args.pytest:
+            problems.update(as_pytest(problems))
         for name, probs in problems.items():
             pps, failing = grade(sb, probs, w)
             print(f"process {name}: {len(probs)} canonical solutions, {pps:.1f} programs/s, not scoring 1: {failing}")

@@ -65,7 +65,7 @@ def _doctor(args) -> int:
     print("process backend:")
     for line in host.lines():
         print("  " + line)
-    isolated = bool(host.bwrap and host.network_namespace and host.pid_namespace)
+    isolated = bool(host.bwrap and host.network_namespace and host.pid_namespace and host.cgroup_memory)
     print("  => " + ("untrusted code runs isolated" if isolated else
                      "NOT isolated: the process backend refuses untrusted code unless --allow-unisolated is given"))
     print("docker backend:")
@@ -74,13 +74,22 @@ def _doctor(args) -> int:
         import docker
 
         from rl_reason.sandbox.image import IMAGE, image_fingerprint
+        from rl_reason.sandbox.seccomp import DENIED_SYSCALLS
 
         client = docker.from_env(timeout=10)
         client.ping()
-        image = client.images.get(IMAGE)
-        fresh = (image.labels or {}).get("rl-reason.fingerprint") == image_fingerprint()
-        print(f"  [yes] dockerd reachable; image {IMAGE} " + ("up to date" if fresh else "STALE (rebuild it)"))
-        docker_ok = fresh
+        try:
+            image = client.images.get(IMAGE)
+        except docker.errors.ImageNotFound:
+            print(f"  [NO ] dockerd reachable, but image {IMAGE} is missing: build the image with "
+                  "`rl-reason sandbox build-image` (add --offline without a registry)")
+        else:
+            fresh = (image.labels or {}).get("rl-reason.fingerprint") == image_fingerprint()
+            print(f"  [yes] dockerd reachable; image {IMAGE} " + ("up to date" if fresh else
+                  "STALE: rebuild it with `rl-reason sandbox build-image`"))
+            print(f"  [yes] seccomp profile (shipped with the package) denying {len(DENIED_SYSCALLS)} syscalls, "
+                  "no capabilities, no-new-privileges")
+            docker_ok = fresh
     except Exception as exc:
         print(f"  [NO ] {type(exc).__name__}: {exc}")
     return 0 if isolated or docker_ok else 1

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -46,6 +49,7 @@ class ExecResult:
     cpu_s: float = 0.0
     peak_memory_mb: float = 0.0
     detail: str = ""
+    slot_wait_s: float = 0.0  # time spent waiting for a free run slot, before the run's clocks started
 
     @property
     def ok(self) -> bool:
@@ -59,6 +63,31 @@ class Job:
     files: Mapping[str, str | bytes] = field(default_factory=dict)
     command: Sequence[str] = ("python3", "main.py")
     stdin: str | bytes | None = None
+
+
+class SlotBudget:
+    """How many runs may execute at once, shared by every caller and thread holding it.
+
+    Each concurrent `verify_code`/`run_many` sizing its own pool to the core count made the runs
+    of several callers oversubscribe the cores, so the wall limit, not the program, decided the
+    verdict. A run takes a slot before its clocks start and reports how long it waited for it.
+    """
+
+    def __init__(self, slots: int):
+        if slots < 1:
+            raise ValueError(f"a slot budget needs at least one slot, got {slots}")
+        self.slots = slots
+        self._sem = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def slot(self):
+        """Yields the seconds waited for the slot; the slot is held until the block exits."""
+        start = time.monotonic()
+        self._sem.acquire()
+        try:
+            yield time.monotonic() - start
+        finally:
+            self._sem.release()
 
 
 def classify(exit_code: int | None, signal: int | None, *, timed_out: bool, oom: bool, output_over: bool) -> str:
@@ -95,6 +124,7 @@ class Sandbox:
         raise NotImplementedError
 
     def default_concurrency(self) -> int:
+        """Threads `run_many` submits from; a backend's slot budget decides how many really run."""
         return max(1, os.cpu_count() or 1)
 
     def run_many(self, jobs: Sequence[Job | Mapping], concurrency: int | None = None) -> list[ExecResult]:

@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 from rl_reason.sandbox.base import ExecResult, Limits, Sandbox, check_files, classify
 from rl_reason.sandbox.image import IMAGE, image_fingerprint
 from rl_reason.sandbox.process import SandboxUnavailable
+from rl_reason.sandbox.seccomp import shipped_profile
 
 POOL_LABEL = "rl-reason.sandbox"
 SANDBOX_UID = 10001
@@ -126,7 +127,8 @@ class DockerSandbox(Sandbox):
             self.image, detach=True, stdin_open=True, network_mode="none" if not lim.network else "bridge",
             read_only=True, tmpfs={"/work": tmpfs_opts + ",mode=0700,exec", "/tmp": tmpfs_opts + ",mode=1777"},
             mem_limit=memory, memswap_limit=memory, pids_limit=lim.max_tasks + 4, nano_cpus=1_000_000_000,
-            user=f"{SANDBOX_UID}:{SANDBOX_UID}", cap_drop=["ALL"], security_opt=["no-new-privileges"], init=True,
+            user=f"{SANDBOX_UID}:{SANDBOX_UID}", cap_drop=["ALL"], init=True,
+            security_opt=["no-new-privileges", f"seccomp={shipped_profile()}"],
             ipc_mode="private", labels={POOL_LABEL: "1"}, environment={}, shm_size=f"{lim.disk_mb}m")
         with self.lock:
             self._finalizer.detach()
@@ -154,10 +156,11 @@ class DockerSandbox(Sandbox):
             "stdin": None if stdin is None else base64.b64encode(stdin.encode() if isinstance(stdin, str) else stdin).decode(),
             "limits": {"cpu_s": lim.cpu_s, "wall_s": lim.wall_s, "output_bytes": lim.output_bytes, "disk_mb": lim.disk_mb},
         }
-        try:
+        waiting = time.monotonic()
+        try:  # the pool is this sandbox's concurrency budget: a run's clocks start once it has a container
             slot = self.idle.get(timeout=120)
         except queue.Empty:
-            return ExecResult("sandbox_error", detail="no pooled container became free")
+            return ExecResult("sandbox_error", detail="no pooled container became free", slot_wait_s=time.monotonic() - waiting)
         start = time.monotonic()
         try:
             slot.send((json.dumps(job) + "\n").encode())
@@ -169,6 +172,7 @@ class DockerSandbox(Sandbox):
         wall = time.monotonic() - start
         reply = json.loads(line) if line else None
         result = self._result(reply, wall, error)
+        result.slot_wait_s = start - waiting
         healthy = reply is not None and reply.get("clean") and result.status in ("ok", "runtime_error")
         try:
             if healthy:

@@ -1,5 +1,6 @@
 """Process backend: each run in bubblewrap namespaces (no network, own PID namespace, a private
-filesystem view), inside its own cgroup v1 groups for memory/pids/cpu, as uid nobody when root."""
+filesystem view) under a seccomp filter, inside its own cgroup (v1 or v2) for memory/pids/cpu,
+as uid nobody when root. Runs wait for a slot of a budget shared by every caller in the process."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import uuid
 import weakref
 from typing import Mapping, Sequence
 
-from rl_reason.sandbox.base import ExecResult, Limits, Sandbox, check_files, classify
-from rl_reason.sandbox.host import SANDBOX_UID, HostIsolation, detect
+from rl_reason.sandbox.base import ExecResult, Limits, Sandbox, SlotBudget, check_files, classify
+from rl_reason.sandbox.cgroups import CgroupSetup, RunCgroup, make_sandbox_parents
+from rl_reason.sandbox.host import SANDBOX_UID, HostIsolation, default_slots, detect
 from rl_reason.sandbox.runner import pump
+from rl_reason.sandbox.seccomp import bpf_program
 
 INNER_WORKDIR = "/sandbox"
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -42,132 +45,73 @@ class SandboxUnavailable(RuntimeError):
     """The host cannot give the isolation asked for (and the caller did not opt out of it)."""
 
 
-class RunCgroup:
-    """One run's cgroup v1 groups; kills and reads accounting for every process of the run."""
+# The process-wide budget every ProcessSandbox uses unless given its own `slots`.
+SHARED_BUDGET = SlotBudget(default_slots())
 
-    def __init__(self, parents: Mapping[str, str], limits: Limits, owner: int | None):
-        self.paths: dict[str, str] = {}
-        name = f"run-{uuid.uuid4().hex[:12]}"
-        for ctrl, parent in parents.items():
-            path = os.path.join(parent, name)
-            os.mkdir(path)
-            self.paths[ctrl] = path
-            if owner is not None:
-                os.chown(os.path.join(path, "cgroup.procs"), owner, owner)
-        mem = self.paths.get("memory")
-        if mem:
-            limit = str(limits.memory_mb << 20)
-            self._write(mem, "memory.limit_in_bytes", limit)
-            if os.path.exists(os.path.join(mem, "memory.memsw.limit_in_bytes")):
-                self._write(mem, "memory.memsw.limit_in_bytes", limit)  # no escaping into swap
-        if "pids" in self.paths:
-            self._write(self.paths["pids"], "pids.max", str(limits.max_tasks))
-        if "cpu" in self.paths:  # at most one core per run, so one run cannot starve the others
-            self._write(self.paths["cpu"], "cpu.cfs_period_us", "100000")
-            self._write(self.paths["cpu"], "cpu.cfs_quota_us", "100000")
 
-    @staticmethod
-    def _write(path, name, value):
-        with open(os.path.join(path, name), "w") as fh:
-            fh.write(value)
-
-    @staticmethod
-    def _read(path, name) -> str:
-        with open(os.path.join(path, name)) as fh:
-            return fh.read()
-
-    def procs_files(self) -> list[str]:
-        return [os.path.join(p, "cgroup.procs") for p in self.paths.values()]
-
-    def cpu_s(self) -> float | None:
-        if "cpuacct" not in self.paths:
-            return None
-        return int(self._read(self.paths["cpuacct"], "cpuacct.usage")) / 1e9
-
-    def oom_killed(self) -> bool:
-        if "memory" not in self.paths:
-            return False
-        for line in self._read(self.paths["memory"], "memory.oom_control").splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1]) > 0
-        return False
-
-    def peak_memory_mb(self) -> float:
-        if "memory" not in self.paths:
-            return 0.0
-        return int(self._read(self.paths["memory"], "memory.max_usage_in_bytes")) / (1 << 20)
-
-    def kill_all(self) -> bool:
-        """SIGKILL every task until the group is empty (a fork bomb is capped by pids.max)."""
-        path = self.paths.get("pids") or self.paths.get("memory") or next(iter(self.paths.values()), None)
-        if path is None:
-            return True
-        for _ in range(200):
-            pids = [int(p) for p in self._read(path, "cgroup.procs").split()]
-            if not pids:
-                return True
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.005)
-        return False
-
-    def remove(self) -> None:
-        self.kill_all()
-        for path in self.paths.values():
-            for _ in range(100):
-                try:
-                    os.rmdir(path)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.01)
+def _runqueue_wait_s(pids: list[int]) -> float:
+    """Seconds these tasks spent runnable but waiting for a core (/proc/PID/schedstat, field 2)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat") as fh:
+                total += int(fh.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
 
 
 class ProcessSandbox(Sandbox):
-    """Local runs isolated with bubblewrap + cgroups. Without a network namespace it refuses to
-    run unless `allow_unisolated=True` (then it still cleans the env and applies rlimits)."""
+    """Local runs isolated with bubblewrap + seccomp + cgroups. Without a network namespace or a
+    memory cgroup it refuses to run unless `allow_unisolated=True` (then it still cleans the env
+    and applies rlimits). `slots` gives this sandbox its own concurrency budget; by default all
+    sandboxes of the process share one slot per core."""
 
     name = "process"
 
     def __init__(self, limits: Limits | None = None, *, allow_unisolated: bool = False, work_root: str | None = None,
-                 host: HostIsolation | None = None):
+                 host: HostIsolation | None = None, slots: int | None = None):
         super().__init__(limits)
         self.host = host or detect()
         self.isolated = bool(self.host.bwrap and self.host.network_namespace and self.host.pid_namespace)
-        if not self.isolated and not allow_unisolated:
-            raise SandboxUnavailable(
-                "this host cannot isolate submissions (no working bubblewrap network/PID namespaces; "
-                "see `rl-reason sandbox doctor`). Pass allow_unisolated=True (CLI: --allow-unisolated) "
-                "to run untrusted code without isolation anyway.")
+        if not allow_unisolated:
+            if not self.isolated:
+                raise SandboxUnavailable(
+                    "this host cannot isolate submissions (no working bubblewrap network/PID namespaces; "
+                    "see `rl-reason sandbox doctor`). Pass allow_unisolated=True (CLI: --allow-unisolated) "
+                    "to run untrusted code without isolation anyway.")
+            if not self.host.cgroup_memory:
+                raise SandboxUnavailable(
+                    "this host gives no writable memory cgroup, so a run's memory cannot be capped as a whole "
+                    "(a memory bomb split over processes would not be stopped). Run as root, or on cgroup v2 "
+                    "inside a delegated scope (systemd-run --user --scope -p Delegate=yes -- <command>); see "
+                    "`rl-reason sandbox doctor`. Pass allow_unisolated=True (CLI: --allow-unisolated) to run "
+                    "with per-process rlimits only.")
+        self.budget = SlotBudget(slots) if slots else SHARED_BUDGET
         self.work_root = work_root or tempfile.gettempdir()
         self.as_nobody = self.host.is_root
+        self.seccomp_filter = bpf_program() if self.isolated and self.host.seccomp else None
         # This sandbox's own cgroup parents: its runs are found (and counted) apart from other users'.
-        self.cgroup_parents: dict[str, str] = {}
-        tag = f"sandbox-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        for ctrl, parent in self.host.cgroup_controllers.items():
-            path = os.path.join(parent, tag)
-            os.mkdir(path)
-            self.cgroup_parents[ctrl] = path
-        self._finalizer = weakref.finalize(self, _remove_dirs, list(self.cgroup_parents.values()))
+        setup = CgroupSetup(self.host.cgroup_version, dict(self.host.cgroup_controllers))
+        self.cgroup_parents = make_sandbox_parents(setup, f"sandbox-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self._finalizer = weakref.finalize(self, _remove_dirs, sorted(set(self.cgroup_parents.values())))
 
     def close(self) -> None:
         self._finalizer()
 
     def default_concurrency(self) -> int:
-        return max(1, os.cpu_count() or 1) * 2  # runs wait on I/O and start-up, not only CPU
+        return self.budget.slots
 
     # -- building the command
 
-    def _bwrap_args(self, file_fds: list[tuple[int, str]], status_fd: int) -> list[str]:
+    def _bwrap_args(self, file_fds: list[tuple[int, str]], status_fd: int, seccomp_fd: int | None) -> list[str]:
         """The work dir is a size-capped tmpfs inside the sandbox; files are copied in by bwrap from
         memfds, so a run touches no host disk and nothing needs cleaning up afterwards."""
         lim = self.limits
         args = [self.host.bwrap, "--json-status-fd", str(status_fd), "--unshare-all", "--unshare-user", "--die-with-parent",
                 "--new-session", "--disable-userns", "--ro-bind", "/usr", "/usr"]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
             target = os.path.join("/", name)
             if os.path.islink(target):
@@ -196,7 +140,7 @@ class ProcessSandbox(Sandbox):
         lim = self.limits
         cpu = max(1, int(lim.cpu_s + 0.999))
         args = ["/usr/bin/prlimit", "--core=0", f"--cpu={cpu}:{cpu + 1}", f"--fsize={lim.disk_mb << 20}"]
-        if not self.host.cgroup_memory:
+        if not self.host.cgroup_memory:  # only with allow_unisolated
             args.append(f"--data={lim.memory_mb << 20}")  # per process; not RLIMIT_AS, which breaks threads
         if "pids" not in self.host.cgroup_controllers and not self.isolated:
             args.append(f"--nproc={lim.max_tasks}")
@@ -230,6 +174,12 @@ class ProcessSandbox(Sandbox):
             stdin: str | bytes | None = None) -> ExecResult:
         files = {name: content.encode() if isinstance(content, str) else content for name, content in (files or {}).items()}
         check_files(files)
+        with self.budget.slot() as waited:
+            result = self._run_in_slot(files, command, stdin)
+        result.slot_wait_s = waited
+        return result
+
+    def _run_in_slot(self, files: Mapping[str, bytes], command: Sequence[str], stdin) -> ExecResult:
         workdir, mounted, file_fds, cgroup = None, False, [], None
         owner = SANDBOX_UID if self.as_nobody else None
         try:
@@ -242,7 +192,7 @@ class ProcessSandbox(Sandbox):
             else:
                 workdir, mounted = self._make_workdir()
                 self._write_files(workdir, files, owner)
-            cgroup = RunCgroup(self.cgroup_parents, self.limits, owner)
+            cgroup = RunCgroup(self.host.cgroup_version, self.cgroup_parents, self.limits.memory_mb, self.limits.max_tasks, owner)
             return self._execute(workdir, file_fds, cgroup, command, stdin)
         except OSError as exc:
             return ExecResult("sandbox_error", detail=f"{type(exc).__name__}: {exc}")
@@ -272,8 +222,14 @@ class ProcessSandbox(Sandbox):
         lim = self.limits
         inner = self._python_isolated(command)
         status_r, status_w = os.pipe()
+        seccomp_fd = None
+        if self.seccomp_filter is not None:  # bwrap reads the whole filter before it starts the program
+            seccomp_fd = os.memfd_create("rl-reason-seccomp")
+            os.write(seccomp_fd, self.seccomp_filter)
+            os.lseek(seccomp_fd, 0, os.SEEK_SET)
+        pass_fds = [status_w, *(fd for fd, _ in file_fds)] + ([seccomp_fd] if seccomp_fd is not None else [])
         if self.isolated:
-            argv = self._bwrap_args(file_fds, status_w) + inner
+            argv = self._bwrap_args(file_fds, status_w, seccomp_fd) + inner
             env: dict[str, str] = {}  # bwrap's reaper keeps its own env, readable via /proc/1/environ
             cwd = "/"
         else:
@@ -288,11 +244,17 @@ class ProcessSandbox(Sandbox):
         try:
             proc = subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                    pass_fds=(status_w, *(fd for fd, _ in file_fds)), **user_kwargs)
+                                    pass_fds=pass_fds, **user_kwargs)
         finally:
             os.close(status_w)
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
+
+        starved = []
 
         def kill_all():
+            if not starved:  # read before the kill: the runqueue wait of the run's live tasks
+                starved.append(_runqueue_wait_s(cgroup.pids()))
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -315,8 +277,24 @@ class ProcessSandbox(Sandbox):
         # bwrap reports the child's death by signal as exit 128+N
         sig = -code if code < 0 else (code - 128 if self.isolated and 128 < code < 160 else None)
         oom = cgroup.oom_killed()
-        timed_out = stopped == "timeout" or sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= lim.cpu_s)
+        cpu_over = sig == signal.SIGXCPU or ((stopped == "timeout" or sig == signal.SIGKILL) and cpu >= lim.cpu_s)
+        timed_out = stopped == "timeout" or cpu_over
         status = classify(code if sig is None else None, sig, timed_out=timed_out, oom=oom, output_over=stopped == "output")
+        detail = ""
+        if status == "timeout":
+            detail = time_limit_detail(cpu_over, cpu, wall, starved[0] if starved else 0.0, lim)
         return ExecResult(status, exit_code=None if sig is not None else code, signal=sig, stdout=out.text(), stderr=err.text(),
                           stdout_truncated=out.truncated, stderr_truncated=err.truncated, wall_s=wall, cpu_s=cpu,
-                          peak_memory_mb=cgroup.peak_memory_mb())
+                          peak_memory_mb=cgroup.peak_memory_mb(), detail=detail)
+
+
+def time_limit_detail(cpu_over: bool, cpu: float, wall: float, runqueue_s: float, lim: Limits) -> str:
+    """Which limit ended the run. CPU time decides for a program that runs; the wall limit is the
+    safety net for one that blocks or sleeps. A wall stop of a run that spent most of its time
+    waiting for a core says so: the host was overloaded, the program was not necessarily slow."""
+    if cpu_over:
+        return f"CPU limit: used {cpu:.2f} s of {lim.cpu_s:g} s CPU"
+    text = f"wall limit: {wall:.2f} s elapsed ({lim.wall_s:g} s allowed) with {cpu:.2f} s CPU used"
+    if runqueue_s > max(0.5, 0.25 * lim.wall_s):
+        text += f"; waited {runqueue_s:.2f} s for a core (host overloaded)"
+    return text

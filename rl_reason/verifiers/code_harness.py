@@ -9,9 +9,12 @@ submission's own prints are redirected to stderr so they cannot interleave with 
 import base64
 import builtins
 import collections
+import inspect
 import json
 import os
+import re
 import sys
+import tempfile
 import types
 
 RECORD = "\x1eRLREC "
@@ -108,8 +111,15 @@ def load_solution(path):
     sys.modules["solution"] = module
     with open(path) as fh:
         source = fh.read()
-    exec(compile(source, path, "exec"), module.__dict__)
+    try:
+        exec(compile(source, path, "exec"), module.__dict__)
+    except BaseException as exc:  # e.g. input() on an empty stdin: the host reports it as a runtime error
+        raise ImportCrash(f"at import: {describe(exc)}") from None
     return module
+
+
+class ImportCrash(Exception):
+    """The solution raised while its module ran; the message is the exception's last line."""
 
 
 def find_callable(module, name):
@@ -122,6 +132,8 @@ def find_callable(module, name):
 
 
 def describe(exc):
+    if isinstance(exc, ImportCrash):
+        return str(exc)[:500]
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
@@ -137,10 +149,8 @@ def run_call(spec, rec):
             rec.emit("error", case, describe(exc))
 
 
-def run_assert(spec, rec):
-    module = load_solution(spec["solution"])
-    # The test code gets its own copy of the builtins, taken before the submission ran.
-    namespace = {"__builtins__": dict(PRISTINE_BUILTINS), "__name__": "__rl_test__"}
+def make_observer(rec):
+    """`__rl_observe__(index, value)`: what a rewritten assert calls with its computed side."""
 
     def observe(index, value):
         try:
@@ -149,14 +159,131 @@ def run_assert(spec, rec):
             rec.emit("error", index, str(exc))
         return value
 
-    namespace["__rl_observe__"] = observe
+    return observe
+
+
+def run_assert(spec, rec):
+    module = load_solution(spec["solution"])
+    # The test code gets its own copy of the builtins, taken before the submission ran.
+    namespace = {"__builtins__": dict(PRISTINE_BUILTINS), "__name__": "__rl_test__", "__rl_observe__": make_observer(rec)}
     namespace.update({k: v for k, v in module.__dict__.items() if not k.startswith("__")})
     exec(compile(spec["code"], "test.py", "exec"), namespace)
     if spec.get("entry_point"):
         namespace["check"](find_callable(module, spec["entry_point"]))
 
 
+# ---------------------------------------------------------------- pytest-style tests without pytest
+
+
+class _Raises:
+    def __init__(self, expected, match=None):
+        self.expected, self.match, self.value = expected, match, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            raise AssertionError(f"DID NOT RAISE {self.expected}")
+        if not issubclass(exc_type, self.expected):
+            return False
+        if self.match is not None and not re.search(self.match, str(exc)):
+            raise AssertionError(f"{exc!r} does not match {self.match!r}")
+        self.value = exc
+        return True
+
+
+class _Marks:
+    """`pytest.mark.<anything>`: the host already expanded parametrize; other marks do nothing."""
+
+    def __getattr__(self, name):
+        def mark(*args, **kwargs):
+            if len(args) == 1 and callable(args[0]) and not kwargs:
+                return args[0]
+            return lambda fn: fn
+
+        return mark
+
+
+def _approx(expected, rel=None, abs=None):  # only reached for values the host could not take over
+    raise AssertionError("pytest.approx is supported as `assert <value> == pytest.approx(<expected>)` only")
+
+
+def make_pytest_module():
+    """A stand-in for `import pytest` in tests and solutions alike: no hooks, plugins or conftest."""
+    module = types.ModuleType("pytest")
+
+    def raises(expected, *args, match=None, **kwargs):
+        ctx = _Raises(expected, match)
+        if args:
+            with ctx:
+                args[0](*args[1:], **kwargs)
+        return ctx
+
+    def fixture(fn=None, **options):
+        if options.get("params") is not None:
+            raise NotImplementedError("parametrized fixtures are not supported; use kind 'pytest_unsafe'")
+
+        def tag(f):
+            f._rl_fixture = True
+            return f
+
+        return tag(fn) if callable(fn) else tag
+
+    def fail(msg=""):
+        raise AssertionError(f"pytest.fail: {msg}")
+
+    module.raises, module.fixture, module.fail, module.mark, module.approx = raises, fixture, fail, _Marks(), _approx
+    return module
+
+
+def _fixture_values(fn, namespace, teardown):
+    values = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if param.default is not inspect.Parameter.empty or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if name == "tmp_path":
+            import pathlib
+
+            values[name] = pathlib.Path(tempfile.mkdtemp())
+            continue
+        provider = namespace.get(name)
+        if not getattr(provider, "_rl_fixture", False):
+            raise NameError(f"fixture {name!r} is not available (supported: module fixtures and tmp_path)")
+        value = provider(**_fixture_values(provider, namespace, teardown))
+        if inspect.isgenerator(value):
+            teardown.append(value)
+            value = next(value)
+        values[name] = value
+    return values
+
+
 def run_pytest(spec, rec):
+    sys.modules["pytest"] = make_pytest_module()
+    load_solution(spec["solution"])
+    namespace = {"__builtins__": dict(PRISTINE_BUILTINS), "__name__": "test_solution", "__rl_observe__": make_observer(rec)}
+    exec(compile(spec["code"], "test_solution.py", "exec"), namespace)
+    for index, case in enumerate(spec["cases"]):
+        rec.emit("case", index, "start")
+        teardown = []
+        try:
+            owner, _, name = case["call"].rpartition(".")
+            instance = namespace[owner]() if owner else None
+            fn = getattr(instance, name) if owner else namespace[name]
+            if hasattr(instance, "setup_method"):
+                instance.setup_method(fn)
+            fn(**_fixture_values(fn, namespace, teardown))
+            if hasattr(instance, "teardown_method"):
+                instance.teardown_method(fn)
+            for gen in reversed(teardown):
+                next(gen, None)
+            rec.emit("case", index, "done")
+        except BaseException as exc:  # SystemExit too: leaving early must not look like a pass
+            rec.emit("case", index, "error", describe(exc))
+
+
+def run_pytest_unsafe(spec, rec):
+    """Real pytest in the submission's process: a solution can patch it and forge results."""
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     import pytest
 
@@ -170,7 +297,7 @@ def run_pytest(spec, rec):
 
 
 PRISTINE_BUILTINS = dict(builtins.__dict__)
-MODES = {"call": run_call, "assert": run_assert, "pytest": run_pytest}
+MODES = {"call": run_call, "assert": run_assert, "pytest": run_pytest, "pytest_unsafe": run_pytest_unsafe}
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as fh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 
@@ -33,11 +34,34 @@ def test_doctor_reports_what_detect_finds():
     res = cli("sandbox", "doctor")
     host = detect()
     assert ("[yes] network namespace" in res.stdout) == host.network_namespace
-    assert ("untrusted code runs isolated" in res.stdout) == bool(host.bwrap and host.network_namespace and host.pid_namespace)
+    assert ("untrusted code runs isolated" in res.stdout) == bool(host.bwrap and host.network_namespace and host.pid_namespace
+                                                                  and host.cgroup_memory)
+    version = {1: "v1", 2: "v2 (unified)"}.get(host.cgroup_version, "none mounted")
+    assert f"cgroup hierarchy: {version}" in res.stdout
+    assert ("[yes] seccomp filter" in res.stdout) == host.seccomp
+
+
+@pytest.mark.docker
+def test_doctor_names_the_build_command_when_the_image_is_missing(monkeypatch, capsys):
+    docker = pytest.importorskip("docker")
+    try:
+        docker.from_env(timeout=10).ping()
+    except Exception as exc:
+        if os.environ.get("RL_REASON_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"RL_REASON_REQUIRE_DOCKER=1 but dockerd is unreachable: {exc}")
+        pytest.skip(f"dockerd unreachable: {exc}")
+    from rl_reason.cli.sandbox import _doctor
+
+    monkeypatch.setattr("rl_reason.sandbox.image.IMAGE", "rl-reason-sandbox-missing-test")
+    _doctor(argparse.Namespace())
+    out = capsys.readouterr().out
+    assert "build the image with `rl-reason sandbox build-image`" in out and "404" not in out
 
 
 def test_refuses_without_network_isolation_unless_opted_in():
-    bare = HostIsolation(bwrap=None, is_root=detect().is_root, cgroup_controllers=dict(detect().cgroup_controllers))
+    real = detect()
+    bare = HostIsolation(bwrap=None, is_root=real.is_root, cgroup_controllers=dict(real.cgroup_controllers),
+                         cgroup_version=real.cgroup_version)
     with pytest.raises(SandboxUnavailable, match="allow_unisolated"):
         get_sandbox("process", host=bare)
     with get_sandbox("process", limits=Limits(wall_s=3), host=bare, allow_unisolated=True) as sb:

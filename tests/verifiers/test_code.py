@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rl_reason.verifiers.code import extract_code, rewrite_asserts, stdout_matches, verify_code
+from rl_reason.verifiers.code_pytest import collect_pytest
 from tests.sandbox.conftest import BACKENDS, open_backend
 
 HACKS = Path(__file__).parent / "hacks"
@@ -86,6 +87,7 @@ HACK_CASES = {
     "patch_builtins.py": [HALF_ASSERT],
     "raise_systemexit.py": [ADD_ASSERT, ADD_CALL],
     "plant_conftest.py": [ADD_PYTEST],
+    "pytest_hook_forgery.py": [ADD_PYTEST, ADD_ASSERT, ADD_CALL],
 }
 
 
@@ -104,3 +106,65 @@ def test_leftover_files_do_not_reach_the_next_run(sb):
               "            return int(open(os.path.join(d, 'answer.txt')).read())\n        except OSError:\n            pass\n    return 0\n")
     second = verify_code(reader, ADD_CALL, sandbox=sb)
     assert second.score == 0.0  # a file planted by the first run would have given it 42 for add(20, 22)
+
+
+PYTEST_FEATURES = """import pytest
+from solution import add
+
+@pytest.fixture
+def base():
+    yield 20
+
+def test_fixture(base):
+    assert add(base, 22) == 42
+
+@pytest.mark.parametrize("a,b,expected", [(1, 2, 3), (-7, 2, -5), pytest.param(10, 5, 15)])
+def test_param(a, b, expected):
+    assert add(a, b) == expected
+
+class TestAdd:
+    def setup_method(self, method):
+        self.two = 2
+
+    def test_approx(self):
+        assert add(0.1, 0.2) == pytest.approx(0.3)
+
+    def test_raises(self):
+        with pytest.raises(TypeError):
+            add(1, "x")
+
+    def test_computed_sides(self):
+        assert add(self.two, 2) == sum([2, 2])
+"""
+
+
+def test_pytest_collection_keeps_expected_literals_on_the_host():
+    plan = collect_pytest(PYTEST_FEATURES)
+    assert [c["name"] for c in plan.cases] == ["test_fixture", "test_param[0]", "test_param[1]", "test_param[2]",
+                                               "TestAdd::test_approx", "TestAdd::test_raises", "TestAdd::test_computed_sides"]
+    for literal in ("42", "-5", "15", "0.3"):
+        assert literal not in plan.code, literal
+    assert [c.literal for c in plan.checks[1:4]] == [3, -5, 15]
+    assert plan.checks[-1].both_sides
+
+
+def test_pytest_kind_without_pytest_machinery(sb):
+    tests = [{"kind": "pytest", "code": PYTEST_FEATURES}]
+    r = verify_code("def add(a, b):\n    return a + b", tests, sandbox=sb)
+    assert (r.score, r.status, r.total) == (1.0, "passed", 7), r.tests
+    r = verify_code("def add(a, b):\n    return a - b if b != 5 else a + b", tests, sandbox=sb)
+    passed = [t["detail"] for t in r.tests if t["passed"]]
+    assert passed == ["test_param[2]", "TestAdd::test_raises"], r.tests
+
+
+def test_unsafe_pytest_kind_is_named_and_warns(sb):
+    with pytest.warns(UserWarning, match="forge"):
+        r = verify_code("def add(a, b):\n    return a + b", [{**ADD_PYTEST[0], "kind": "pytest_unsafe"}], sandbox=sb)
+    assert r.score == 1.0
+
+
+@pytest.mark.parametrize("tests", [ADD_CALL, ADD_ASSERT, ADD_PYTEST], ids=["call", "assert", "pytest"])
+def test_crash_at_import_reports_the_runtime_error(sb, tests):
+    r = verify_code("x = input()\ndef add(a, b):\n    return a + b", tests, sandbox=sb)
+    assert (r.score, r.status) == (0.0, "runtime_error"), r
+    assert "EOFError: EOF when reading a line" in r.detail and "at import" in r.detail
