@@ -118,6 +118,44 @@ def gspo(*, logp, old_logp, advantages, response_mask, clip_low=3e-4, clip_high=
     return _apply_weights(loss, is_weights, mask), metrics
 
 
+@POLICY_LOSSES.register("gmpo")
+def gmpo(*, logp, old_logp, advantages, response_mask, clip_low=0.4, clip_high=0.4,
+         clip_ratio_c=None, is_weights=None):
+    """GMPO: the sequence's importance weight is the geometric mean of its token ratios.
+
+        x_t    = logp_t - old_logp_t                                  (token log-ratio)
+        c_t    = min(x_t, clip(x_t, -clip_low, clip_high))  if A_i > 0
+                 max(x_t, clip(x_t, -clip_low, clip_high))  if A_i <= 0   (PPO's min, in log space)
+        w_i    = exp(mean_{t valid} c_t)                              (geometric mean of clipped ratios)
+        L_i    = -A_i * w_i, written on every valid token of row i
+    clip_low / clip_high are in LOG space: the ratio range is (exp(-clip_low), exp(clip_high));
+    the paper uses 0.4 (the defaults). A_i is the row's masked-mean advantage (GRPO's advantage
+    is the same on every token). Aggregate with `seq-mean-token-mean` for the paper's (and
+    TRL's) mean over sequences. `clip_ratio_c` is ignored (the log-space clip already bounds
+    the weight). Shapes: all (B, T) -> loss (B, T), zero outside the mask. Metrics: clip_frac_low
+    / clip_frac_high (valid tokens whose log-space clip binds), approx_kl, ratio_mean/min/max of
+    the token ratios. Paper: https://arxiv.org/abs/2507.20673.
+    """
+    if clip_low < 0 or clip_high < 0:
+        raise ValueError(f"clip_low and clip_high must be >= 0, got {clip_low}, {clip_high}")
+    mask = response_mask.to(logp.dtype)
+    log_ratio = (logp - old_logp.detach()).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
+    seq_adv = masked_mean(advantages, mask, dim=-1)  # (B,)
+    clamped = log_ratio.clamp(-clip_low, clip_high)
+    positive = (seq_adv > 0).unsqueeze(-1)
+    clipped = torch.where(positive, torch.minimum(log_ratio, clamped), torch.maximum(log_ratio, clamped))
+    weight = masked_mean(clipped, mask, dim=-1).exp()  # (B,)
+    loss = (-seq_adv * weight).unsqueeze(-1).expand_as(logp)
+    with torch.no_grad():
+        metrics = {
+            "clip_frac_low": masked_mean(((log_ratio < -clip_low) & ~positive).float(), mask),
+            "clip_frac_high": masked_mean(((log_ratio > clip_high) & positive).float(), mask),
+            "clip_frac_dual": torch.zeros((), device=logp.device),
+        }
+    metrics.update(_ratio_metrics(log_ratio.detach(), mask))
+    return _apply_weights(loss, is_weights, mask), metrics
+
+
 @POLICY_LOSSES.register("reinforce")
 def reinforce(*, logp, old_logp, advantages, response_mask, clip_low=0.2, clip_high=0.2,
               clip_ratio_c=None, is_weights=None):

@@ -70,9 +70,11 @@ class RewardConfig:
 class AlgorithmConfig:
     advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
     scale_by_std: bool = cfg_field(True, "grpo only: divide group-centred rewards by the group std")
-    policy_loss: Literal["ppo_clip", "gspo", "reinforce"] = cfg_field("ppo_clip", "policy loss (rl_reason.algorithms.POLICY_LOSSES)")
-    clip_low: float = cfg_field(0.2, "PPO ratio clip below 1 (ratio >= 1 - clip_low)")
-    clip_high: float = cfg_field(0.2, "PPO ratio clip above 1; DAPO clip-higher uses 0.28")
+    policy_loss: Literal["ppo_clip", "gspo", "gmpo", "reinforce"] = cfg_field(
+        "ppo_clip", "policy loss (rl_reason.algorithms.POLICY_LOSSES); gmpo = geometric mean of token ratios, "
+                    "clipped in log space (pair it with seq-mean-token-mean)")
+    clip_low: float = cfg_field(0.2, "PPO ratio clip below 1 (ratio >= 1 - clip_low); gmpo: in log space (ratio >= exp(-clip_low), paper 0.4)")
+    clip_high: float = cfg_field(0.2, "PPO ratio clip above 1; DAPO clip-higher uses 0.28; gmpo: in log space (ratio <= exp(clip_high))")
     clip_ratio_c: float = cfg_field(0.0, "dual-clip bound for negative advantages (0 = off; verl uses 3.0)")
     loss_agg_mode: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = cfg_field(
         "token-mean",

@@ -17,6 +17,7 @@ import torch
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # we import trl.experimental on purpose
 pytest.importorskip("trl")
 from trl.experimental.cpo.cpo_trainer import CPOTrainer  # noqa: E402
+from trl.experimental.gmpo.gmpo_trainer import GMPOTrainer  # noqa: E402
 from trl.experimental.orpo.orpo_trainer import ORPOTrainer  # noqa: E402
 from trl.trainer.dpo_trainer import DPOTrainer  # noqa: E402
 from trl.trainer.grpo_trainer import GRPOTrainer  # noqa: E402
@@ -86,6 +87,40 @@ def test_grpo_family_loss_and_gradient_match_trl(trl_loss_type, policy_loss, mod
     torch.testing.assert_close(logp.grad, logp_trl.grad, rtol=1e-12, atol=1e-14)
     if level == "token":
         assert 0 < metrics["clip_frac_high"] and 0 < metrics["clip_frac_low"]  # both sides exercised
+
+
+def test_gmpo_loss_and_gradient_match_trl():
+    # TRL's GMPO: exp(+-0.4) log-space clip, plain mean over sequences of -A_i * w_i
+    adv, _ = ADVANTAGES.get("grpo")(scores=SCORES, response_mask=COMPLETION_MASK, group_ids=GROUPS, eps=1e-4)
+    adv = adv[:, 0].double()
+    logp_trl = (OLD_LOGP + (LOGP0 - OLD_LOGP) * 1.5).clone().requires_grad_(True)  # wider moves: the 0.4 clip binds
+    stub = SimpleNamespace(
+        _get_per_token_logps_and_entropies=lambda *a, **k: (logp_trl, torch.zeros_like(logp_trl), None),
+        top_entropy_quantile=1.0, beta=0.0, epsilon_low=0.4, epsilon_high=0.4,
+        model=SimpleNamespace(training=True), accelerator=_identity_accelerator,
+        current_gradient_accumulation_steps=1, _metrics={"train": defaultdict(list)},
+    )
+    inputs = {
+        "prompt_ids": torch.ones(B, 2, dtype=torch.long), "prompt_mask": torch.ones(B, 2, dtype=torch.long),
+        "completion_ids": torch.ones(B, T, dtype=torch.long), "completion_mask": COMPLETION_MASK,
+        "advantages": adv, "old_per_token_logps": OLD_LOGP,
+    }
+    trl_loss = GMPOTrainer._compute_loss(stub, None, inputs)
+    trl_loss.backward()
+
+    logp = logp_trl.detach().clone().requires_grad_(True)
+    mask = COMPLETION_MASK.double()
+    loss_mat, metrics = POLICY_LOSSES.get("gmpo")(
+        logp=logp, old_logp=OLD_LOGP, advantages=adv[:, None] * mask, response_mask=mask, clip_low=0.4, clip_high=0.4)
+    ours = aggregate_loss(loss_mat, mask, "seq-mean-token-mean")
+    ours.backward()
+
+    torch.testing.assert_close(ours, trl_loss, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(logp.grad, logp_trl.grad, rtol=1e-12, atol=1e-14)
+    trl_metrics = stub._metrics["train"]
+    assert float(metrics["clip_frac_low"]) == pytest.approx(trl_metrics["clip_ratio/low_mean"][0])
+    assert float(metrics["clip_frac_high"]) == pytest.approx(trl_metrics["clip_ratio/high_mean"][0])
+    assert 0 < metrics["clip_frac_high"] and 0 < metrics["clip_frac_low"]  # both sides exercised
 
 
 # --- DPO / IPO (DPOTrainer._compute_loss) -------------------------------------------------------
