@@ -33,6 +33,7 @@ from rl_reason.algorithms.policy_loss import (
 )
 from rl_reason.algorithms.preference import PREFERENCE_LOSSES, bradley_terry_loss
 from rl_reason.algorithms.registry import Registry
+from rl_reason.algorithms.shaping import REWARD_MIXES, length_penalty, repetition_penalty, repetition_share
 from rl_reason.algorithms.value import clipped_value_loss, explained_variance
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "LossNormalisers",
     "POLICY_LOSSES",
     "PREFERENCE_LOSSES",
+    "REWARD_MIXES",
     "Registry",
     "aggregate_loss",
     "all_reduce_normalisers",
@@ -54,6 +56,7 @@ __all__ = [
     "filter_groups_by_std",
     "kl_penalised_rewards",
     "kl_penalty",
+    "length_penalty",
     "local_counts",
     "logprob_mismatch_metrics",
     "masked_mean",
@@ -61,6 +64,8 @@ __all__ = [
     "masked_var",
     "masked_whiten",
     "overlong_filter_mask",
+    "repetition_penalty",
+    "repetition_share",
     "soft_overlong_penalty",
     "step_normalisers",
     "truncated_is_weights",

@@ -49,6 +49,7 @@ from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
 from rl_reason.trainers.grpo_config import GRPOConfig
+from rl_reason.trainers.reward_shaping import component_metrics, shaped_rewards
 from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward
 
 
@@ -221,6 +222,7 @@ class GRPOTrainer:
                 else:
                     self.carried.append(g)
         stats = self.reward_metrics(drawn)
+        stats.update(component_metrics([s for g in drawn for s in g.scored]))
         stats.update({"dapo/rounds": rounds, "dapo/kept_groups": len(kept) - carried_in, "dapo/dropped_groups": dropped,
                       "dapo/carried_in": carried_in, "dapo/carried_out": len(self.carried),
                       "dapo/batch_groups": len(kept)})
@@ -240,7 +242,7 @@ class GRPOTrainer:
         with self.timers("reward"):
             flat_examples = [self.train_examples[i] for i in indices for _ in range(cfg.rollout.n)]
             flat_scored = self.reward_fn(flat_examples, [c.text for group in outputs for c in group])
-        rewards = torch.tensor([s.reward for s in flat_scored], dtype=torch.float32)
+        rewards = shaped_rewards(cfg, flat_scored, [c for group in outputs for c in group], cfg.rollout.n)
         if cfg.dapo.overlong_buffer:
             lengths = torch.tensor([len(c.token_ids) for group in outputs for c in group])
             rewards += soft_overlong_penalty(lengths, cfg.rollout.max_new_tokens, cfg.dapo.overlong_buffer,

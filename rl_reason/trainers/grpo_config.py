@@ -68,7 +68,7 @@ class RewardConfig:
 
 @dataclass
 class AlgorithmConfig:
-    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
+    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
     scale_by_std: bool = cfg_field(True, "grpo only: divide group-centred rewards by the group std")
     policy_loss: Literal["ppo_clip", "gspo", "gmpo", "reinforce"] = cfg_field(
         "ppo_clip", "policy loss (rl_reason.algorithms.POLICY_LOSSES); gmpo = geometric mean of token ratios, "
@@ -95,6 +95,27 @@ class DapoConfig:
     overlong_filter: bool = cfg_field(False, "mask truncated responses (finish_reason 'length') out of the loss")
     overlong_buffer: int = cfg_field(0, "soft overlong punishment: penalise the last N tokens before max_new_tokens linearly (0 = off)")
     overlong_penalty: float = cfg_field(1.0, "reward penalty at max_new_tokens (reached linearly across the buffer)")
+
+
+@dataclass
+class ShapingConfig:
+    mix: Literal["weighted_sum", "gdpo"] = cfg_field(
+        "weighted_sum",
+        "how the weighted rewards (math/code/format) become one: weighted_sum, or gdpo (normalise each within its "
+        "group, then sum; with algorithm.advantage=reinforce_pp_baseline this is the GDPO paper's batch normalisation)")
+    length_penalty: float = cfg_field(
+        0.0, "group-relative length penalty on correct responses only: the longest correct one in a group loses this "
+             "much, the shortest nothing; wrong ones are untouched (0 = off, must be < 1)")
+    repetition_penalty: float = cfg_field(0.0, "subtract this times the share of repeated n-grams in the response (0 = off)")
+    repetition_ngram: int = cfg_field(4, "n-gram size of the repetition penalty")
+
+    def __post_init__(self):
+        if not 0.0 <= self.length_penalty < 1.0:
+            raise ConfigError(f"shaping.length_penalty must be in [0, 1) so a correct answer stays above a wrong one, got {self.length_penalty}")
+        if self.repetition_penalty < 0:
+            raise ConfigError(f"shaping.repetition_penalty must be >= 0, got {self.repetition_penalty}")
+        if self.repetition_ngram <= 0:
+            raise ConfigError(f"shaping.repetition_ngram must be positive, got {self.repetition_ngram}")
 
 
 @dataclass
@@ -185,6 +206,7 @@ class GRPOConfig:
     reward: RewardConfig = cfg_field(RewardConfig, "verifier rewards")
     algorithm: AlgorithmConfig = cfg_field(AlgorithmConfig, "advantage, loss, KL")
     dapo: DapoConfig = cfg_field(DapoConfig, "DAPO parts (clip-higher and token-mean live in algorithm)")
+    shaping: ShapingConfig = cfg_field(ShapingConfig, "reward mixing (weighted sum / GDPO) and length / repetition shaping")
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
