@@ -18,6 +18,7 @@ from rl_reason.algorithms.aggregation import (
     step_normalisers,
 )
 from rl_reason.algorithms.dapo import GroupFilter, filter_groups_by_std, overlong_filter_mask, soft_overlong_penalty
+from rl_reason.algorithms.entropy import adaptive_entropy_coef, token_covariance
 from rl_reason.algorithms.kl import (
     KL_ESTIMATORS,
     entropy_bonus_loss,
@@ -46,6 +47,7 @@ __all__ = [
     "PREFERENCE_LOSSES",
     "REWARD_MIXES",
     "Registry",
+    "adaptive_entropy_coef",
     "aggregate_loss",
     "all_reduce_normalisers",
     "bradley_terry_loss",
@@ -68,5 +70,6 @@ __all__ = [
     "repetition_share",
     "soft_overlong_penalty",
     "step_normalisers",
+    "token_covariance",
     "truncated_is_weights",
 ]

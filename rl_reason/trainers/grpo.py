@@ -48,6 +48,7 @@ from rl_reason.trainers.common.metrics import open_run_logs
 from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
+from rl_reason.trainers.entropy_control import EntropyControl, policy_loss_kwargs
 from rl_reason.trainers.grpo_config import GRPOConfig
 from rl_reason.trainers.reward_shaping import component_metrics, shaped_rewards
 from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward
@@ -142,6 +143,7 @@ class GRPOTrainer:
         self.prompt_shard = list(range(self.dist.rank, len(self.train_examples), self.dist.world_size))
         self.sampler = PromptSampler(len(self.prompt_shard), cfg.seed)
         self.carried: list[Group] = []  # surplus valid groups from dynamic sampling
+        self.entropy_control = EntropyControl(cfg)
         self.reward_fn = reward_fn or VerifierReward(
             cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
             cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox)
@@ -183,6 +185,7 @@ class GRPOTrainer:
                 stats["time/step"] = time.perf_counter() - start
                 stats["perf/tokens_per_s"] = float(batch.attention_mask.sum()) / stats["time/step"]
                 stats = dist.mean_metrics(stats)  # per-rank figures averaged; tokens/s is then per rank
+                stats.update(self.entropy_control.after_step(stats.get("actor/entropy")))
                 self.metrics.log(self.step, stats)
                 if self.step == cfg.train.steps or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                     self.save()
@@ -369,6 +372,8 @@ class GRPOTrainer:
         if B == 0:
             return {"actor/skipped_update": 1.0, "actor/lr": self.train_engine.lr}
         policy_loss = POLICY_LOSSES.get(alg.policy_loss)
+        loss_kwargs = policy_loss_kwargs(cfg, step_seed(cfg.seed, self.step, 15485863))
+        entropy_coef = self.entropy_control.coef
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.step, 7919))
         sums: Counter[str] = Counter()
         updates = 0
@@ -397,13 +402,13 @@ class GRPOTrainer:
                     loss_mat, loss_stats = policy_loss(
                         logp=logp, old_logp=old, advantages=advantages[micro], response_mask=mask,
                         clip_low=alg.clip_low, clip_high=alg.clip_high, clip_ratio_c=alg.clip_ratio_c or None,
-                        is_weights=is_weights)
+                        is_weights=is_weights, **loss_kwargs)
                     if ref_logprobs is not None:
                         kl = kl_penalty(logp, ref_logprobs[micro], kind=alg.kl_kind)
                         loss_mat = loss_mat + alg.kl_coef * kl
                         sums["actor/kl"] += float((kl.detach() * mask).sum())
-                    if alg.entropy_coef:
-                        loss_mat = loss_mat - alg.entropy_coef * entropy
+                    if entropy_coef:
+                        loss_mat = loss_mat - entropy_coef * entropy
                     loss = aggregate_loss(loss_mat, mask, alg.loss_agg_mode, global_num_tokens=norm.num_tokens,
                                           global_num_seqs=norm.num_seqs, max_len=cfg.rollout.max_new_tokens,
                                           dp_size=self.dist.world_size)
@@ -449,7 +454,8 @@ class GRPOTrainer:
     def save(self) -> None:
         with self.timers("checkpoint"):
             self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
-                                         {"sampler": self.sampler.state_dict(), "carried": self.carried}, self.extra_engines)
+                                         {"sampler": self.sampler.state_dict(), "carried": self.carried,
+                                          "entropy_control": self.entropy_control.state_dict()}, self.extra_engines)
 
     def _resume(self) -> dict[str, Any] | None:
         """Continue from the checkpoint ``cfg.resume`` names; its trainer state, or None."""
@@ -458,6 +464,7 @@ class GRPOTrainer:
             self.step = int(state["step"])
             self.sampler.load_state_dict(state["sampler"])
             self.carried = state["carried"]
+            self.entropy_control.load_state_dict(state.get("entropy_control"))
             with self.train_engine.full_weights():
                 self.engine.load_state_from(self.model)
         return state

@@ -27,5 +27,5 @@ def test_unknown_name_lists_valid_names():
 
 def test_shipped_registries():
     assert set(ADVANTAGES.names()) == {"grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "gae"}
-    assert set(POLICY_LOSSES.names()) == {"ppo_clip", "gspo", "gmpo", "reinforce"}
+    assert set(POLICY_LOSSES.names()) == {"ppo_clip", "gspo", "gmpo", "clip_cov", "kl_cov", "reinforce"}
     assert {"k1", "k2", "k3"} <= set(KL_ESTIMATORS.names())
