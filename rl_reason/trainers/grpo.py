@@ -45,9 +45,10 @@ from rl_reason.distributed.engine import build_train_engine
 from rl_reason.io import JsonlAppender
 from rl_reason.trainers.common.checkpoint import CheckpointManager
 from rl_reason.trainers.common.metrics import open_run_logs
-from rl_reason.trainers.common.sampler import PromptSampler
+from rl_reason.trainers.common.sampler import PassRateTable
 from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
+from rl_reason.trainers.curriculum import curriculum_metrics, observe_groups, prompt_sampler
 from rl_reason.trainers.entropy_control import EntropyControl, policy_loss_kwargs
 from rl_reason.trainers.grpo_config import GRPOConfig
 from rl_reason.trainers.reward_shaping import component_metrics, shaped_rewards
@@ -141,7 +142,8 @@ class GRPOTrainer:
         self.extra_engines: dict[str, Any] = {}  # further trained models checkpointed with the policy (PPO's critic)
         # Each rank draws from its own shard of the prompts (disjoint, seeded, resumable per rank).
         self.prompt_shard = list(range(self.dist.rank, len(self.train_examples), self.dist.world_size))
-        self.sampler = PromptSampler(len(self.prompt_shard), cfg.seed)
+        self.pass_rates = PassRateTable(cfg.curriculum.ema)
+        self.sampler = prompt_sampler(cfg, [self.train_examples[i].id for i in self.prompt_shard], self.pass_rates)
         self.carried: list[Group] = []  # surplus valid groups from dynamic sampling
         self.entropy_control = EntropyControl(cfg)
         self.reward_fn = reward_fn or VerifierReward(
@@ -226,6 +228,7 @@ class GRPOTrainer:
                     self.carried.append(g)
         stats = self.reward_metrics(drawn)
         stats.update(component_metrics([s for g in drawn for s in g.scored]))
+        stats.update(curriculum_metrics(cfg, self.pass_rates, self.sampler))
         stats.update({"dapo/rounds": rounds, "dapo/kept_groups": len(kept) - carried_in, "dapo/dropped_groups": dropped,
                       "dapo/carried_in": carried_in, "dapo/carried_out": len(self.carried),
                       "dapo/batch_groups": len(kept)})
@@ -251,8 +254,10 @@ class GRPOTrainer:
             rewards += soft_overlong_penalty(lengths, cfg.rollout.max_new_tokens, cfg.dapo.overlong_buffer,
                                              cfg.dapo.overlong_penalty)
         n = cfg.rollout.n
-        return [Group(i, completions, flat_scored[j * n : (j + 1) * n], rewards[j * n : (j + 1) * n].tolist())
-                for j, (i, completions) in enumerate(zip(indices, outputs))]
+        groups = [Group(i, completions, flat_scored[j * n : (j + 1) * n], rewards[j * n : (j + 1) * n].tolist())
+                  for j, (i, completions) in enumerate(zip(indices, outputs))]
+        observe_groups(self.pass_rates, groups, self.train_examples)
+        return groups
 
     def reward_metrics(self, groups: list[Group]) -> dict[str, float]:
         rewards = [r for g in groups for i, r in enumerate(g.rewards) if g.scored[i].valid]
@@ -455,7 +460,8 @@ class GRPOTrainer:
         with self.timers("checkpoint"):
             self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
                                          {"sampler": self.sampler.state_dict(), "carried": self.carried,
-                                          "entropy_control": self.entropy_control.state_dict()}, self.extra_engines)
+                                          "entropy_control": self.entropy_control.state_dict(),
+                                          "pass_rates": self.pass_rates.state_dict()}, self.extra_engines)
 
     def _resume(self) -> dict[str, Any] | None:
         """Continue from the checkpoint ``cfg.resume`` names; its trainer state, or None."""
@@ -465,6 +471,8 @@ class GRPOTrainer:
             self.sampler.load_state_dict(state["sampler"])
             self.carried = state["carried"]
             self.entropy_control.load_state_dict(state.get("entropy_control"))
+            if "pass_rates" in state:
+                self.pass_rates.load_state_dict(state["pass_rates"])
             with self.train_engine.full_weights():
                 self.engine.load_state_from(self.model)
         return state

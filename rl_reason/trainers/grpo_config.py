@@ -142,6 +142,25 @@ class ShapingConfig:
 
 
 @dataclass
+class CurriculumConfig:
+    mode: Literal["off", "skip", "middle"] = cfg_field(
+        "off", "online difficulty curriculum from a per-prompt pass-rate table: skip (pass over prompts measured solved "
+               "or hopeless), middle (sample in proportion to floor + (1 - floor) * 4p(1-p)), off (seeded epochs)")
+    solved: float = cfg_field(1.0, "skip: a prompt whose pass rate is >= this is solved")
+    hopeless: float = cfg_field(0.0, "skip: a prompt whose pass rate is <= this is hopeless (-1 = never)")
+    floor: float = cfg_field(0.05, "middle: sampling weight of a prompt at pass rate 0 or 1 (keeps re-measuring them)")
+    ema: float = cfg_field(1.0, "pass rate update: p = (1 - ema) * p + ema * group pass rate (1 = the latest group only)")
+
+    def __post_init__(self):
+        if not 0.0 < self.ema <= 1.0:
+            raise ConfigError(f"curriculum.ema must be in (0, 1], got {self.ema}")
+        if not 0.0 <= self.floor <= 1.0:
+            raise ConfigError(f"curriculum.floor must be in [0, 1], got {self.floor}")
+        if self.hopeless >= self.solved:
+            raise ConfigError(f"curriculum.hopeless ({self.hopeless}) must be below curriculum.solved ({self.solved})")
+
+
+@dataclass
 class AdamWConfig:
     """The optimiser fields every trainer's ``train`` section shares (AdamW, LR schedule, clipping)."""
 
@@ -231,6 +250,7 @@ class GRPOConfig:
     dapo: DapoConfig = cfg_field(DapoConfig, "DAPO parts (clip-higher and token-mean live in algorithm)")
     shaping: ShapingConfig = cfg_field(ShapingConfig, "reward mixing (weighted sum / GDPO) and length / repetition shaping")
     entropy: EntropyConfig = cfg_field(EntropyConfig, "entropy control: adaptive entropy bonus, Clip-Cov / KL-Cov knobs")
+    curriculum: CurriculumConfig = cfg_field(CurriculumConfig, "online difficulty curriculum (per-prompt pass rates steer sampling)")
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
