@@ -32,7 +32,7 @@ from rl_reason.algorithms.policy_loss import (
     logprob_mismatch_metrics,
     truncated_is_weights,
 )
-from rl_reason.algorithms.preference import PREFERENCE_LOSSES, bradley_terry_loss
+from rl_reason.algorithms.preference import PREFERENCE_LOSSES, UNPAIRED_LOSSES, bradley_terry_loss, kto_loss
 from rl_reason.algorithms.registry import Registry
 from rl_reason.algorithms.shaping import REWARD_MIXES, length_penalty, repetition_penalty, repetition_share
 from rl_reason.algorithms.value import clipped_value_loss, explained_variance
@@ -47,6 +47,7 @@ __all__ = [
     "PREFERENCE_LOSSES",
     "REWARD_MIXES",
     "Registry",
+    "UNPAIRED_LOSSES",
     "adaptive_entropy_coef",
     "aggregate_loss",
     "all_reduce_normalisers",
@@ -58,6 +59,7 @@ __all__ = [
     "filter_groups_by_std",
     "kl_penalised_rewards",
     "kl_penalty",
+    "kto_loss",
     "length_penalty",
     "local_counts",
     "logprob_mismatch_metrics",

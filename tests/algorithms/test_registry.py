@@ -1,6 +1,7 @@
 import pytest
 
-from rl_reason.algorithms import ADVANTAGES, KL_ESTIMATORS, POLICY_LOSSES, Registry
+from rl_reason.algorithms import ADVANTAGES, KL_ESTIMATORS, POLICY_LOSSES, REWARD_MIXES, UNPAIRED_LOSSES, Registry
+from rl_reason.algorithms.curriculum import CURRICULUM_WEIGHTS
 
 
 def test_register_and_get():
@@ -29,3 +30,6 @@ def test_shipped_registries():
     assert set(ADVANTAGES.names()) == {"grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "gae"}
     assert set(POLICY_LOSSES.names()) == {"ppo_clip", "gspo", "gmpo", "clip_cov", "kl_cov", "reinforce"}
     assert {"k1", "k2", "k3"} <= set(KL_ESTIMATORS.names())
+    assert UNPAIRED_LOSSES.names() == ["kto"]
+    assert REWARD_MIXES.names() == ["gdpo", "weighted_sum"]
+    assert CURRICULUM_WEIGHTS.names() == ["middle", "skip"]
