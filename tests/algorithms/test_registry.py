@@ -33,3 +33,17 @@ def test_shipped_registries():
     assert UNPAIRED_LOSSES.names() == ["kto"]
     assert REWARD_MIXES.names() == ["gdpo", "weighted_sum"]
     assert CURRICULUM_WEIGHTS.names() == ["middle", "skip"]
+
+
+def test_config_choices_name_registered_functions():
+    from typing import get_args, get_type_hints
+
+    from rl_reason.trainers.grpo_config import AlgorithmConfig, CurriculumConfig, ShapingConfig
+
+    def choices(cls, name):
+        return set(get_args(get_type_hints(cls)[name]))
+
+    assert choices(AlgorithmConfig, "policy_loss") == set(POLICY_LOSSES.names())
+    assert choices(AlgorithmConfig, "advantage") <= set(ADVANTAGES.names())
+    assert choices(ShapingConfig, "mix") == set(REWARD_MIXES.names())
+    assert choices(CurriculumConfig, "mode") == set(CURRICULUM_WEIGHTS.names()) | {"off"}
