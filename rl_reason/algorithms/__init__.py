@@ -18,6 +18,7 @@ from rl_reason.algorithms.aggregation import (
     step_normalisers,
 )
 from rl_reason.algorithms.dapo import GroupFilter, filter_groups_by_std, overlong_filter_mask, soft_overlong_penalty
+from rl_reason.algorithms.entropy import adaptive_entropy_coef, token_covariance
 from rl_reason.algorithms.kl import (
     KL_ESTIMATORS,
     entropy_bonus_loss,
@@ -31,8 +32,9 @@ from rl_reason.algorithms.policy_loss import (
     logprob_mismatch_metrics,
     truncated_is_weights,
 )
-from rl_reason.algorithms.preference import PREFERENCE_LOSSES, bradley_terry_loss
+from rl_reason.algorithms.preference import PREFERENCE_LOSSES, UNPAIRED_LOSSES, bradley_terry_loss, kto_loss
 from rl_reason.algorithms.registry import Registry
+from rl_reason.algorithms.shaping import REWARD_MIXES, length_penalty, repetition_penalty, repetition_share
 from rl_reason.algorithms.value import clipped_value_loss, explained_variance
 
 __all__ = [
@@ -43,7 +45,10 @@ __all__ = [
     "LossNormalisers",
     "POLICY_LOSSES",
     "PREFERENCE_LOSSES",
+    "REWARD_MIXES",
     "Registry",
+    "UNPAIRED_LOSSES",
+    "adaptive_entropy_coef",
     "aggregate_loss",
     "all_reduce_normalisers",
     "bradley_terry_loss",
@@ -54,6 +59,8 @@ __all__ = [
     "filter_groups_by_std",
     "kl_penalised_rewards",
     "kl_penalty",
+    "kto_loss",
+    "length_penalty",
     "local_counts",
     "logprob_mismatch_metrics",
     "masked_mean",
@@ -61,7 +68,10 @@ __all__ = [
     "masked_var",
     "masked_whiten",
     "overlong_filter_mask",
+    "repetition_penalty",
+    "repetition_share",
     "soft_overlong_penalty",
     "step_normalisers",
+    "token_covariance",
     "truncated_is_weights",
 ]

@@ -11,12 +11,14 @@
 `aggregate_loss` (aggregation is a separate choice). `metrics` holds detached scalars.
 `is_weights` (B, T), when given, multiplies each token's loss: the truncated importance-sampling
 correction for rollout-engine vs trainer log-prob mismatch (`truncated_is_weights`).
+The covariance losses (clip_cov, kl_cov) take further keyword arguments, named in their docstrings.
 """
 
 from __future__ import annotations
 
 import torch
 
+from rl_reason.algorithms.entropy import token_covariance
 from rl_reason.algorithms.kl import k3
 from rl_reason.algorithms.masked import masked_mean
 from rl_reason.algorithms.registry import Registry
@@ -114,6 +116,105 @@ def gspo(*, logp, old_logp, advantages, response_mask, clip_low=3e-4, clip_high=
     seq_log_ratio = masked_mean(token_log_ratio, mask, dim=-1)
     log_ratio = (seq_log_ratio.detach().unsqueeze(-1) + logp - logp.detach()).clamp(max=_LOG_RATIO_CLAMP)
     loss, metrics = _clipped_objective(log_ratio.exp(), advantages, mask, clip_low, clip_high, clip_ratio_c)
+    metrics.update(_ratio_metrics(log_ratio.detach(), mask))
+    return _apply_weights(loss, is_weights, mask), metrics
+
+
+@POLICY_LOSSES.register("gmpo")
+def gmpo(*, logp, old_logp, advantages, response_mask, clip_low=0.4, clip_high=0.4,
+         clip_ratio_c=None, is_weights=None):
+    """GMPO: the sequence's importance weight is the geometric mean of its token ratios.
+
+        x_t    = logp_t - old_logp_t                                  (token log-ratio)
+        c_t    = min(x_t, clip(x_t, -clip_low, clip_high))  if A_i > 0
+                 max(x_t, clip(x_t, -clip_low, clip_high))  if A_i <= 0   (PPO's min, in log space)
+        w_i    = exp(mean_{t valid} c_t)                              (geometric mean of clipped ratios)
+        L_i    = -A_i * w_i, written on every valid token of row i
+    clip_low / clip_high are in LOG space: the ratio range is (exp(-clip_low), exp(clip_high));
+    the paper uses 0.4 (the defaults). A_i is the row's masked-mean advantage (GRPO's advantage
+    is the same on every token). Aggregate with `seq-mean-token-mean` for the paper's (and
+    TRL's) mean over sequences. `clip_ratio_c` is ignored (the log-space clip already bounds
+    the weight). Shapes: all (B, T) -> loss (B, T), zero outside the mask. Metrics: clip_frac_low
+    / clip_frac_high (valid tokens whose log-space clip binds), approx_kl, ratio_mean/min/max of
+    the token ratios. Paper: https://arxiv.org/abs/2507.20673.
+    """
+    if clip_low < 0 or clip_high < 0:
+        raise ValueError(f"clip_low and clip_high must be >= 0, got {clip_low}, {clip_high}")
+    mask = response_mask.to(logp.dtype)
+    log_ratio = (logp - old_logp.detach()).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
+    seq_adv = masked_mean(advantages, mask, dim=-1)  # (B,)
+    clamped = log_ratio.clamp(-clip_low, clip_high)
+    positive = (seq_adv > 0).unsqueeze(-1)
+    clipped = torch.where(positive, torch.minimum(log_ratio, clamped), torch.maximum(log_ratio, clamped))
+    weight = masked_mean(clipped, mask, dim=-1).exp()  # (B,)
+    loss = (-seq_adv * weight).unsqueeze(-1).expand_as(logp)
+    with torch.no_grad():
+        metrics = {
+            "clip_frac_low": masked_mean(((log_ratio < -clip_low) & ~positive).float(), mask),
+            "clip_frac_high": masked_mean(((log_ratio > clip_high) & positive).float(), mask),
+            "clip_frac_dual": torch.zeros((), device=logp.device),
+        }
+    metrics.update(_ratio_metrics(log_ratio.detach(), mask))
+    return _apply_weights(loss, is_weights, mask), metrics
+
+
+@POLICY_LOSSES.register("clip_cov")
+def clip_cov(*, logp, old_logp, advantages, response_mask, clip_low=0.2, clip_high=0.2,
+             clip_ratio_c=None, is_weights=None, cov_ratio=2e-4, cov_lb=1.0, cov_ub=5.0, generator=None):
+    """Clip-Cov: PPO clip, plus the gradient of a few high-covariance tokens cut.
+
+        cov_t  = (A_t - mean A) * (logp_t - mean logp)        (`token_covariance`, this batch)
+        pick   = max(1, floor(cov_ratio * valid tokens)) tokens drawn at random (`generator`, a CPU
+                 torch.Generator; None = seed 0, deterministic) among valid ones with
+                 cov_lb < cov_t < cov_ub whose PPO clip does not bind
+        L_t    = ppo_clip's L_t, and 0 (no loss, no gradient) on the picked tokens
+    Defaults are verl's (2e-4, 1, 5). Shapes: all (B, T) -> loss (B, T). Metrics: ppo_clip's
+    plus cov_frac (share of valid tokens cut). Paper: https://arxiv.org/abs/2505.22617.
+    """
+    loss, metrics = ppo_clip(logp=logp, old_logp=old_logp, advantages=advantages, response_mask=response_mask,
+                             clip_low=clip_low, clip_high=clip_high, clip_ratio_c=clip_ratio_c, is_weights=is_weights)
+    mask = response_mask.to(logp.dtype)
+    with torch.no_grad():
+        ratio = (logp - old_logp).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP).exp()
+        clip_binds = -advantages * ratio.clamp(1.0 - clip_low, 1.0 + clip_high) > -advantages * ratio
+        cov = token_covariance(advantages, logp, mask)
+        candidates = ((cov > cov_lb) & (cov < cov_ub) & (mask > 0) & ~clip_binds).nonzero()
+        n_pick = max(int(cov_ratio * float(mask.sum())), 1)
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        order = torch.randperm(len(candidates), generator=generator).to(candidates.device)
+        picked = candidates[order[:n_pick]]
+        keep = torch.ones_like(mask)
+        keep[picked[:, 0], picked[:, 1]] = 0.0
+        metrics["cov_frac"] = masked_mean(1.0 - keep, mask)
+    return loss * keep, metrics
+
+
+@POLICY_LOSSES.register("kl_cov")
+def kl_cov(*, logp, old_logp, advantages, response_mask, clip_low=0.2, clip_high=0.2,
+           clip_ratio_c=None, is_weights=None, cov_ratio=2e-4, cov_kl_coef=1.0):
+    """KL-Cov: the unclipped surrogate, plus a KL penalty on the highest-covariance tokens.
+
+        L_t = -A_t * r_t                                          (no ratio clip at all)
+            + cov_kl_coef * |logp_t - old_logp_t|   on the max(1, floor(cov_ratio * valid tokens))
+                                                    valid tokens of largest `token_covariance`
+    clip_low / clip_high / clip_ratio_c are ignored. Defaults are verl's (2e-4, 1.0). Shapes: all
+    (B, T) -> loss (B, T). Metrics: cov_frac (share of valid tokens penalised), approx_kl, ratio
+    mean/min/max. Paper: https://arxiv.org/abs/2505.22617.
+    """
+    mask = response_mask.to(logp.dtype)
+    log_ratio = (logp - old_logp.detach()).clamp(-_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
+    loss = -advantages * log_ratio.exp()
+    penalised = torch.zeros_like(mask)
+    with torch.no_grad():
+        n_valid = int(mask.sum())
+        if n_valid:
+            cov = token_covariance(advantages, logp, mask).masked_fill(mask == 0, -torch.inf).flatten()
+            top = cov.topk(max(int(cov_ratio * n_valid), 1)).indices
+            penalised.view(-1)[top] = 1.0
+    loss = loss + cov_kl_coef * log_ratio.abs() * penalised
+    zero = torch.zeros((), device=logp.device)
+    metrics = {"clip_frac_low": zero, "clip_frac_high": zero, "clip_frac_dual": zero,
+               "cov_frac": masked_mean(penalised, mask)}
     metrics.update(_ratio_metrics(log_ratio.detach(), mask))
     return _apply_weights(loss, is_weights, mask), metrics
 

@@ -1,5 +1,5 @@
-"""Preference losses over (chosen, rejected) pairs, registered in PREFERENCE_LOSSES, and the
-Bradley-Terry reward-model loss.
+"""Preference losses over (chosen, rejected) pairs, registered in PREFERENCE_LOSSES; KTO's loss
+over unpaired desirable / undesirable responses (`kto_loss`); the Bradley-Terry reward-model loss.
 
 Every preference loss is called as
 
@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from rl_reason.algorithms.registry import Registry
 
 PREFERENCE_LOSSES = Registry("preference loss")
+# Losses over unpaired labelled responses (a different signature from the pairwise ones).
+UNPAIRED_LOSSES = Registry("unpaired preference loss")
 
 
 def _need(name: str, **tensors) -> None:
@@ -128,6 +130,48 @@ def orpo(*, chosen_logps, rejected_logps, ref_chosen_logps=None, ref_rejected_lo
     losses = -avg_chosen - beta * F.logsigmoid(log_odds)
     metrics = _metrics(beta * avg_chosen, beta * avg_rejected, chosen_logps, rejected_logps)
     metrics["log_odds"] = log_odds.detach().mean()
+    return losses, metrics
+
+
+@UNPAIRED_LOSSES.register("kto")
+def kto_loss(*, policy_logps, ref_logps, desirable, kl_policy_logps, kl_ref_logps, beta=0.1,
+             desirable_weight=1.0, undesirable_weight=1.0):
+    """KTO: a loss over UNPAIRED responses, each labelled desirable or undesirable.
+
+        r_i  = policy_logps_i - ref_logps_i                       (implicit reward / beta)
+        z0   = max(0, mean_j(kl_policy_logps_j - kl_ref_logps_j)), detached
+        loss = desirable_weight   * (1 - sigmoid(beta * (r_i - z0)))   if desirable_i
+               undesirable_weight * (1 - sigmoid(beta * (z0 - r_i)))   otherwise
+    The reference point z0 is a batch estimate of KL(policy || reference): the KL log-prob sums
+    are of MISMATCHED prompt/response pairs (each prompt with another row's response, as TRL's
+    collator builds them), so z0 does not reward the labelled responses themselves. Separate
+    weights rebalance unequal desirable/undesirable counts (the paper keeps
+    desirable_weight * n_desirable / (undesirable_weight * n_undesirable) in [1, 4/3]).
+    Shapes: policy_logps, ref_logps, desirable (bool) (B,); kl_* (B',) log-prob sums.
+    Returns per-response losses (B,) (reduce with .mean(), as TRL does) and detached metrics:
+    kl (= z0), rewards/chosen and rewards/rejected (mean beta * r_i of each side; NaN for a side
+    absent from the batch), logps/chosen, logps/rejected.
+    Paper: Ethayarajh et al. 2024, https://arxiv.org/abs/2402.01306 (eq. 7).
+    """
+    if policy_logps.shape != ref_logps.shape or policy_logps.shape != desirable.shape:
+        raise ValueError(f"policy_logps, ref_logps and desirable must share one (B,) shape, got "
+                         f"{tuple(policy_logps.shape)}, {tuple(ref_logps.shape)}, {tuple(desirable.shape)}")
+    if desirable_weight < 0 or undesirable_weight < 0:
+        raise ValueError(f"weights must be >= 0, got {desirable_weight}, {undesirable_weight}")
+    desirable = desirable.to(torch.bool)
+    z0 = (kl_policy_logps - kl_ref_logps).mean().detach().clamp(min=0)
+    logratio = policy_logps - ref_logps
+    losses = torch.where(desirable, desirable_weight * (1 - torch.sigmoid(beta * (logratio - z0))),
+                         undesirable_weight * (1 - torch.sigmoid(beta * (z0 - logratio))))
+    with torch.no_grad():
+        rewards = beta * logratio
+
+        def side_mean(x, rows):
+            return x[rows].mean() if rows.any() else torch.full((), float("nan"), dtype=x.dtype, device=x.device)
+
+        metrics = {"kl": z0, "rewards/chosen": side_mean(rewards, desirable),
+                   "rewards/rejected": side_mean(rewards, ~desirable),
+                   "logps/chosen": side_mean(policy_logps, desirable), "logps/rejected": side_mean(policy_logps, ~desirable)}
     return losses, metrics
 
 

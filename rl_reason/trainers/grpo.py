@@ -45,10 +45,13 @@ from rl_reason.distributed.engine import build_train_engine
 from rl_reason.io import JsonlAppender
 from rl_reason.trainers.common.checkpoint import CheckpointManager
 from rl_reason.trainers.common.metrics import open_run_logs
-from rl_reason.trainers.common.sampler import PromptSampler
+from rl_reason.trainers.common.sampler import PassRateTable
 from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
+from rl_reason.trainers.curriculum import curriculum_metrics, observe_groups, prompt_sampler
+from rl_reason.trainers.entropy_control import EntropyControl, policy_loss_kwargs
 from rl_reason.trainers.grpo_config import GRPOConfig
+from rl_reason.trainers.reward_shaping import component_metrics, shaped_rewards
 from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward
 
 
@@ -139,8 +142,10 @@ class GRPOTrainer:
         self.extra_engines: dict[str, Any] = {}  # further trained models checkpointed with the policy (PPO's critic)
         # Each rank draws from its own shard of the prompts (disjoint, seeded, resumable per rank).
         self.prompt_shard = list(range(self.dist.rank, len(self.train_examples), self.dist.world_size))
-        self.sampler = PromptSampler(len(self.prompt_shard), cfg.seed)
+        self.pass_rates = PassRateTable(cfg.curriculum.ema)
+        self.sampler = prompt_sampler(cfg, [self.train_examples[i].id for i in self.prompt_shard], self.pass_rates)
         self.carried: list[Group] = []  # surplus valid groups from dynamic sampling
+        self.entropy_control = EntropyControl(cfg)
         self.reward_fn = reward_fn or VerifierReward(
             cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
             cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox, cfg.reward.answer_format)
@@ -182,6 +187,7 @@ class GRPOTrainer:
                 stats["time/step"] = time.perf_counter() - start
                 stats["perf/tokens_per_s"] = float(batch.attention_mask.sum()) / stats["time/step"]
                 stats = dist.mean_metrics(stats)  # per-rank figures averaged; tokens/s is then per rank
+                stats.update(self.entropy_control.after_step(stats.get("actor/entropy")))
                 self.metrics.log(self.step, stats)
                 if self.step == cfg.train.steps or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                     self.save()
@@ -221,6 +227,8 @@ class GRPOTrainer:
                 else:
                     self.carried.append(g)
         stats = self.reward_metrics(drawn)
+        stats.update(component_metrics([s for g in drawn for s in g.scored]))
+        stats.update(curriculum_metrics(cfg, self.pass_rates, self.sampler))
         stats.update({"dapo/rounds": rounds, "dapo/kept_groups": len(kept) - carried_in, "dapo/dropped_groups": dropped,
                       "dapo/carried_in": carried_in, "dapo/carried_out": len(self.carried),
                       "dapo/batch_groups": len(kept)})
@@ -240,14 +248,16 @@ class GRPOTrainer:
         with self.timers("reward"):
             flat_examples = [self.train_examples[i] for i in indices for _ in range(cfg.rollout.n)]
             flat_scored = self.reward_fn(flat_examples, [c.text for group in outputs for c in group])
-        rewards = torch.tensor([s.reward for s in flat_scored], dtype=torch.float32)
+        rewards = shaped_rewards(cfg, flat_scored, [c for group in outputs for c in group], cfg.rollout.n)
         if cfg.dapo.overlong_buffer:
             lengths = torch.tensor([len(c.token_ids) for group in outputs for c in group])
             rewards += soft_overlong_penalty(lengths, cfg.rollout.max_new_tokens, cfg.dapo.overlong_buffer,
                                              cfg.dapo.overlong_penalty)
         n = cfg.rollout.n
-        return [Group(i, completions, flat_scored[j * n : (j + 1) * n], rewards[j * n : (j + 1) * n].tolist())
-                for j, (i, completions) in enumerate(zip(indices, outputs))]
+        groups = [Group(i, completions, flat_scored[j * n : (j + 1) * n], rewards[j * n : (j + 1) * n].tolist())
+                  for j, (i, completions) in enumerate(zip(indices, outputs))]
+        observe_groups(self.pass_rates, groups, self.train_examples)
+        return groups
 
     def reward_metrics(self, groups: list[Group]) -> dict[str, float]:
         rewards = [r for g in groups for i, r in enumerate(g.rewards) if g.scored[i].valid]
@@ -367,6 +377,8 @@ class GRPOTrainer:
         if B == 0:
             return {"actor/skipped_update": 1.0, "actor/lr": self.train_engine.lr}
         policy_loss = POLICY_LOSSES.get(alg.policy_loss)
+        loss_kwargs = policy_loss_kwargs(cfg, step_seed(cfg.seed, self.step, 15485863))
+        entropy_coef = self.entropy_control.coef
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.step, 7919))
         sums: Counter[str] = Counter()
         updates = 0
@@ -395,13 +407,13 @@ class GRPOTrainer:
                     loss_mat, loss_stats = policy_loss(
                         logp=logp, old_logp=old, advantages=advantages[micro], response_mask=mask,
                         clip_low=alg.clip_low, clip_high=alg.clip_high, clip_ratio_c=alg.clip_ratio_c or None,
-                        is_weights=is_weights)
+                        is_weights=is_weights, **loss_kwargs)
                     if ref_logprobs is not None:
                         kl = kl_penalty(logp, ref_logprobs[micro], kind=alg.kl_kind)
                         loss_mat = loss_mat + alg.kl_coef * kl
                         sums["actor/kl"] += float((kl.detach() * mask).sum())
-                    if alg.entropy_coef:
-                        loss_mat = loss_mat - alg.entropy_coef * entropy
+                    if entropy_coef:
+                        loss_mat = loss_mat - entropy_coef * entropy
                     loss = aggregate_loss(loss_mat, mask, alg.loss_agg_mode, global_num_tokens=norm.num_tokens,
                                           global_num_seqs=norm.num_seqs, max_len=cfg.rollout.max_new_tokens,
                                           dp_size=self.dist.world_size)
@@ -448,7 +460,9 @@ class GRPOTrainer:
     def save(self) -> None:
         with self.timers("checkpoint"):
             self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
-                                         {"sampler": self.sampler.state_dict(), "carried": self.carried}, self.extra_engines)
+                                         {"sampler": self.sampler.state_dict(), "carried": self.carried,
+                                          "entropy_control": self.entropy_control.state_dict(),
+                                          "pass_rates": self.pass_rates.state_dict()}, self.extra_engines)
 
     def _resume(self) -> dict[str, Any] | None:
         """Continue from the checkpoint ``cfg.resume`` names; its trainer state, or None."""
@@ -457,6 +471,9 @@ class GRPOTrainer:
             self.step = int(state["step"])
             self.sampler.load_state_dict(state["sampler"])
             self.carried = state["carried"]
+            self.entropy_control.load_state_dict(state.get("entropy_control"))
+            if "pass_rates" in state:
+                self.pass_rates.load_state_dict(state["pass_rates"])
             with self.train_engine.full_weights():
                 self.engine.load_state_from(self.model)
         return state

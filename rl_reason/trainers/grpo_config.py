@@ -76,11 +76,14 @@ class RewardConfig:
 
 @dataclass
 class AlgorithmConfig:
-    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
+    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
     scale_by_std: bool = cfg_field(True, "grpo only: divide group-centred rewards by the group std")
-    policy_loss: Literal["ppo_clip", "gspo", "reinforce"] = cfg_field("ppo_clip", "policy loss (rl_reason.algorithms.POLICY_LOSSES)")
-    clip_low: float = cfg_field(0.2, "PPO ratio clip below 1 (ratio >= 1 - clip_low)")
-    clip_high: float = cfg_field(0.2, "PPO ratio clip above 1; DAPO clip-higher uses 0.28")
+    policy_loss: Literal["ppo_clip", "gspo", "gmpo", "clip_cov", "kl_cov", "reinforce"] = cfg_field(
+        "ppo_clip", "policy loss (rl_reason.algorithms.POLICY_LOSSES); gmpo = geometric mean of token ratios, "
+                    "clipped in log space (pair it with seq-mean-token-mean); clip_cov / kl_cov = PPO with the "
+                    "gradient of high-covariance tokens cut / KL-penalised (entropy.* knobs)")
+    clip_low: float = cfg_field(0.2, "PPO ratio clip below 1 (ratio >= 1 - clip_low); gmpo: in log space (ratio >= exp(-clip_low), paper 0.4)")
+    clip_high: float = cfg_field(0.2, "PPO ratio clip above 1; DAPO clip-higher uses 0.28; gmpo: in log space (ratio <= exp(clip_high))")
     clip_ratio_c: float = cfg_field(0.0, "dual-clip bound for negative advantages (0 = off; verl uses 3.0)")
     loss_agg_mode: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = cfg_field(
         "token-mean",
@@ -89,7 +92,7 @@ class AlgorithmConfig:
     )
     kl_coef: float = cfg_field(0.0, "weight of the KL(policy || reference) loss; 0 = no reference model is loaded")
     kl_kind: Literal["k1", "k2", "k3"] = cfg_field("k3", "KL estimator (Schulman's k1/k2/k3)")
-    entropy_coef: float = cfg_field(0.0, "entropy bonus weight (0 = off)")
+    entropy_coef: float = cfg_field(0.0, "entropy bonus weight (0 = off); with entropy.target > 0, its starting value")
     tis_cap: float = cfg_field(0.0, "truncated importance sampling: weight token losses by min(p_trainer/p_rollout, cap); 0 = off")
 
 
@@ -101,6 +104,68 @@ class DapoConfig:
     overlong_filter: bool = cfg_field(False, "mask truncated responses (finish_reason 'length') out of the loss")
     overlong_buffer: int = cfg_field(0, "soft overlong punishment: penalise the last N tokens before max_new_tokens linearly (0 = off)")
     overlong_penalty: float = cfg_field(1.0, "reward penalty at max_new_tokens (reached linearly across the buffer)")
+
+
+@dataclass
+class EntropyConfig:
+    target: float = cfg_field(
+        0.0, "adaptive entropy bonus: target mean token entropy (nats); the coefficient rises by coef_step per step "
+             "while the entropy is below it and falls while above (0 = off: algorithm.entropy_coef stays fixed)")
+    coef_step: float = cfg_field(5e-4, "adaptive entropy bonus: change of the coefficient per step")
+    max_coef: float = cfg_field(1e-2, "adaptive entropy bonus: upper bound of the coefficient")
+    cov_ratio: float = cfg_field(2e-4, "clip_cov / kl_cov: share of valid tokens whose gradient is cut / KL-penalised")
+    clip_cov_lb: float = cfg_field(1.0, "clip_cov: only tokens with covariance above this are cut")
+    clip_cov_ub: float = cfg_field(5.0, "clip_cov: only tokens with covariance below this are cut")
+    kl_cov_coef: float = cfg_field(1.0, "kl_cov: weight of |logp - old_logp| on the selected tokens")
+
+    def __post_init__(self):
+        if self.target < 0 or self.coef_step < 0 or self.max_coef < 0:
+            raise ConfigError(f"entropy.target, coef_step and max_coef must be >= 0, got {self.target}, "
+                              f"{self.coef_step}, {self.max_coef}")
+        if not 0.0 < self.cov_ratio <= 1.0:
+            raise ConfigError(f"entropy.cov_ratio must be in (0, 1], got {self.cov_ratio}")
+        if self.clip_cov_lb >= self.clip_cov_ub:
+            raise ConfigError(f"entropy.clip_cov_lb ({self.clip_cov_lb}) must be below clip_cov_ub ({self.clip_cov_ub})")
+
+
+@dataclass
+class ShapingConfig:
+    mix: Literal["weighted_sum", "gdpo"] = cfg_field(
+        "weighted_sum",
+        "how the weighted rewards (math/code/format) become one: weighted_sum, or gdpo (normalise each within its "
+        "group, then sum; with algorithm.advantage=reinforce_pp_baseline this is the GDPO paper's batch normalisation)")
+    length_penalty: float = cfg_field(
+        0.0, "group-relative length penalty on correct responses only: the longest correct one in a group loses this "
+             "much, the shortest nothing; wrong ones are untouched (0 = off, must be < 1)")
+    repetition_penalty: float = cfg_field(0.0, "subtract this times the share of repeated n-grams in the response (0 = off)")
+    repetition_ngram: int = cfg_field(4, "n-gram size of the repetition penalty")
+
+    def __post_init__(self):
+        if not 0.0 <= self.length_penalty < 1.0:
+            raise ConfigError(f"shaping.length_penalty must be in [0, 1) so a correct answer stays above a wrong one, got {self.length_penalty}")
+        if self.repetition_penalty < 0:
+            raise ConfigError(f"shaping.repetition_penalty must be >= 0, got {self.repetition_penalty}")
+        if self.repetition_ngram <= 0:
+            raise ConfigError(f"shaping.repetition_ngram must be positive, got {self.repetition_ngram}")
+
+
+@dataclass
+class CurriculumConfig:
+    mode: Literal["off", "skip", "middle"] = cfg_field(
+        "off", "online difficulty curriculum from a per-prompt pass-rate table: skip (pass over prompts measured solved "
+               "or hopeless), middle (sample in proportion to floor + (1 - floor) * 4p(1-p)), off (seeded epochs)")
+    solved: float = cfg_field(1.0, "skip: a prompt whose pass rate is >= this is solved")
+    hopeless: float = cfg_field(0.0, "skip: a prompt whose pass rate is <= this is hopeless (-1 = never)")
+    floor: float = cfg_field(0.05, "middle: sampling weight of a prompt at pass rate 0 or 1 (keeps re-measuring them)")
+    ema: float = cfg_field(1.0, "pass rate update: p = (1 - ema) * p + ema * group pass rate (1 = the latest group only)")
+
+    def __post_init__(self):
+        if not 0.0 < self.ema <= 1.0:
+            raise ConfigError(f"curriculum.ema must be in (0, 1], got {self.ema}")
+        if not 0.0 <= self.floor <= 1.0:
+            raise ConfigError(f"curriculum.floor must be in [0, 1], got {self.floor}")
+        if self.hopeless >= self.solved:
+            raise ConfigError(f"curriculum.hopeless ({self.hopeless}) must be below curriculum.solved ({self.solved})")
 
 
 @dataclass
@@ -195,6 +260,9 @@ class GRPOConfig:
     reward: RewardConfig = cfg_field(RewardConfig, "verifier rewards")
     algorithm: AlgorithmConfig = cfg_field(AlgorithmConfig, "advantage, loss, KL")
     dapo: DapoConfig = cfg_field(DapoConfig, "DAPO parts (clip-higher and token-mean live in algorithm)")
+    shaping: ShapingConfig = cfg_field(ShapingConfig, "reward mixing (weighted sum / GDPO) and length / repetition shaping")
+    entropy: EntropyConfig = cfg_field(EntropyConfig, "entropy control: adaptive entropy bonus, Clip-Cov / KL-Cov knobs")
+    curriculum: CurriculumConfig = cfg_field(CurriculumConfig, "online difficulty curriculum (per-prompt pass rates steer sampling)")
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")

@@ -6,7 +6,7 @@ A timed-out or crashed verifier never turns into a silent reward of 0: the sampl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from rl_reason.data_pipelines.schema import Example
@@ -17,12 +17,18 @@ UNSCORABLE = ("timeout", "error", "invalid_gold")
 
 @dataclass
 class Scored:
-    """One response's reward; ``status`` is the verifier's (counted as a metric)."""
+    """One response's reward; ``status`` is the verifier's (counted as a metric).
+
+    ``components`` names the unweighted terms the reward was built from (``math``, ``code``,
+    ``format``; shaping adds its penalties): each is logged as ``reward/<name>``, and the GDPO
+    mix normalises the weighted ones separately.
+    """
 
     reward: float
     status: str
     correct: bool
     valid: bool = True
+    components: dict[str, float] = field(default_factory=dict)
 
 
 class RewardFn(Protocol):
@@ -72,20 +78,23 @@ class VerifierReward:
             results = self._math_verifier().verify_batch([responses[i] for i in math_idx],
                                                          [examples[i].answer for i in math_idx])
             for i, r in zip(math_idx, results):
-                out[i] = Scored(self.math_weight * r.score, r.status, bool(r.correct), r.status not in UNSCORABLE)
+                out[i] = Scored(self.math_weight * r.score, r.status, bool(r.correct), r.status not in UNSCORABLE,
+                                {"math": float(r.score)})
         for i, ex in enumerate(examples):
             if ex.task != "code":
                 continue
             from rl_reason.verifiers.code import verify_code
 
             r = verify_code(responses[i], ex.tests, sandbox=self._code_sandbox())
-            out[i] = Scored(self.code_weight * r.score, r.status, r.passed == r.total > 0, r.status not in UNSCORABLE)
+            out[i] = Scored(self.code_weight * r.score, r.status, r.passed == r.total > 0, r.status not in UNSCORABLE,
+                            {"code": float(r.score)})
         if self.format_weight:
             from rl_reason.verifiers.format import check_format
 
             for i, response in enumerate(responses):
                 fmt = check_format(response, pattern=self.format_pattern)
-                out[i].reward += self.format_weight * float(getattr(fmt, "score", fmt))
+                out[i].components["format"] = float(getattr(fmt, "score", fmt))
+                out[i].reward += self.format_weight * out[i].components["format"]
         return out  # type: ignore[return-value]
 
     def close(self) -> None:

@@ -17,11 +17,19 @@ import torch
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # we import trl.experimental on purpose
 pytest.importorskip("trl")
 from trl.experimental.cpo.cpo_trainer import CPOTrainer  # noqa: E402
+from trl.experimental.gmpo.gmpo_trainer import GMPOTrainer  # noqa: E402
 from trl.experimental.orpo.orpo_trainer import ORPOTrainer  # noqa: E402
 from trl.trainer.dpo_trainer import DPOTrainer  # noqa: E402
 from trl.trainer.grpo_trainer import GRPOTrainer  # noqa: E402
+from trl.trainer.kto_trainer import KTOTrainer  # noqa: E402
 
-from rl_reason.algorithms import ADVANTAGES, POLICY_LOSSES, PREFERENCE_LOSSES, aggregate_loss  # noqa: E402
+from rl_reason.algorithms import (  # noqa: E402
+    ADVANTAGES,
+    POLICY_LOSSES,
+    PREFERENCE_LOSSES,
+    UNPAIRED_LOSSES,
+    aggregate_loss,
+)
 
 _identity_accelerator = SimpleNamespace(
     device=torch.device("cpu"), num_processes=1, sync_gradients=True,
@@ -86,6 +94,40 @@ def test_grpo_family_loss_and_gradient_match_trl(trl_loss_type, policy_loss, mod
     torch.testing.assert_close(logp.grad, logp_trl.grad, rtol=1e-12, atol=1e-14)
     if level == "token":
         assert 0 < metrics["clip_frac_high"] and 0 < metrics["clip_frac_low"]  # both sides exercised
+
+
+def test_gmpo_loss_and_gradient_match_trl():
+    # TRL's GMPO: exp(+-0.4) log-space clip, plain mean over sequences of -A_i * w_i
+    adv, _ = ADVANTAGES.get("grpo")(scores=SCORES, response_mask=COMPLETION_MASK, group_ids=GROUPS, eps=1e-4)
+    adv = adv[:, 0].double()
+    logp_trl = (OLD_LOGP + (LOGP0 - OLD_LOGP) * 1.5).clone().requires_grad_(True)  # wider moves: the 0.4 clip binds
+    stub = SimpleNamespace(
+        _get_per_token_logps_and_entropies=lambda *a, **k: (logp_trl, torch.zeros_like(logp_trl), None),
+        top_entropy_quantile=1.0, beta=0.0, epsilon_low=0.4, epsilon_high=0.4,
+        model=SimpleNamespace(training=True), accelerator=_identity_accelerator,
+        current_gradient_accumulation_steps=1, _metrics={"train": defaultdict(list)},
+    )
+    inputs = {
+        "prompt_ids": torch.ones(B, 2, dtype=torch.long), "prompt_mask": torch.ones(B, 2, dtype=torch.long),
+        "completion_ids": torch.ones(B, T, dtype=torch.long), "completion_mask": COMPLETION_MASK,
+        "advantages": adv, "old_per_token_logps": OLD_LOGP,
+    }
+    trl_loss = GMPOTrainer._compute_loss(stub, None, inputs)
+    trl_loss.backward()
+
+    logp = logp_trl.detach().clone().requires_grad_(True)
+    mask = COMPLETION_MASK.double()
+    loss_mat, metrics = POLICY_LOSSES.get("gmpo")(
+        logp=logp, old_logp=OLD_LOGP, advantages=adv[:, None] * mask, response_mask=mask, clip_low=0.4, clip_high=0.4)
+    ours = aggregate_loss(loss_mat, mask, "seq-mean-token-mean")
+    ours.backward()
+
+    torch.testing.assert_close(ours, trl_loss, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(logp.grad, logp_trl.grad, rtol=1e-12, atol=1e-14)
+    trl_metrics = stub._metrics["train"]
+    assert float(metrics["clip_frac_low"]) == pytest.approx(trl_metrics["clip_ratio/low_mean"][0])
+    assert float(metrics["clip_frac_high"]) == pytest.approx(trl_metrics["clip_ratio/high_mean"][0])
+    assert 0 < metrics["clip_frac_high"] and 0 < metrics["clip_frac_low"]  # both sides exercised
 
 
 # --- DPO / IPO (DPOTrainer._compute_loss) -------------------------------------------------------
@@ -177,3 +219,43 @@ def test_orpo_odds_ratio_term_matches_trl():
     # TRL returns beta * log sigmoid(log_odds) and its trainer subtracts it from the SFT NLL
     torch.testing.assert_close(losses, -chosen / c_len - trl_terms, rtol=1e-6, atol=1e-7)
     assert metrics["log_odds"].item() == pytest.approx(trl_log_odds.item(), rel=1e-6)
+
+
+# --- KTO (KTOTrainer._compute_loss) ---------------------------------------------------------------
+def _trl_kto_loss(token_logp, labels, ref_logps, ref_kl_logps, kl_logps, beta, weights):
+    B = token_logp.shape[0]
+    zeros = torch.zeros(B, L - 1)
+    outputs = SimpleNamespace(log_probs=token_logp, entropy=zeros, mean_logits=zeros)
+    stub = SimpleNamespace(
+        model=SimpleNamespace(training=True), accelerator=_identity_accelerator, aux_loss_enabled=False,
+        precompute_ref_logps=True, calculate_KL=True, loss_type="kto", beta=beta,
+        desirable_weight=weights[0], undesirable_weight=weights[1], _compute_kl_logps=lambda model, batch: kl_logps,
+        _metrics={"train": defaultdict(list)}, _total_train_tokens=0, _tp_size=1,
+    )
+    ones = torch.ones(B, L, dtype=torch.long)
+    inputs = {"input_ids": ones, "attention_mask": ones, "completion_mask": COMP, "label": labels,
+              "ref_logps": ref_logps, "ref_KL_logps": ref_kl_logps}
+    return KTOTrainer._compute_loss(stub, lambda **kw: outputs, inputs, return_outputs=False), stub._metrics["train"]
+
+
+@pytest.mark.parametrize("kl_shift, weights", [(3.0, (1.0, 1.0)), (-3.0, (1.0, 1.33))])  # z0 > 0; z0 clamped to 0
+def test_kto_matches_trl(kl_shift, weights):
+    labels = torch.tensor([True, False, True, True, False, False])  # unpaired: 3 desirable, 3 undesirable
+    kl_logps = TOKEN_LOGP.sum(-1).roll(1) + kl_shift / 2  # the mismatched (prompt, other response) sums
+    ref_kl_logps = REF_LOGPS.roll(1) - kl_shift / 2
+    token_trl = TOKEN_LOGP.clone().requires_grad_(True)
+    trl_loss, trl_metrics = _trl_kto_loss(token_trl, labels, REF_LOGPS, ref_kl_logps, kl_logps, 0.3, weights)
+    trl_loss.backward()
+
+    token = TOKEN_LOGP.clone().requires_grad_(True)
+    losses, metrics = UNPAIRED_LOSSES.get("kto")(
+        policy_logps=token.sum(-1), ref_logps=REF_LOGPS, desirable=labels, kl_policy_logps=kl_logps,
+        kl_ref_logps=ref_kl_logps, beta=0.3, desirable_weight=weights[0], undesirable_weight=weights[1])
+    losses.mean().backward()
+
+    torch.testing.assert_close(losses.mean(), trl_loss, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(token.grad, token_trl.grad, rtol=1e-12, atol=1e-14)
+    assert metrics["kl"].item() == pytest.approx(trl_metrics["kl"][0], rel=1e-12, abs=1e-14)
+    assert (metrics["kl"].item() > 0) == (kl_shift > 0)
+    for key in ("rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected"):
+        assert metrics[key].item() == pytest.approx(trl_metrics[key][0], rel=1e-12, abs=1e-14)

@@ -121,3 +121,23 @@ def test_mismatch_metrics():
     assert m["mismatch_abs_diff"] == pytest.approx(math.log(2.0) / 2)
     # k3 with samples from the rollout engine: r - 1 - log r, r = pi_trainer / pi_rollout = 2 and 1
     assert m["mismatch_kl"] == pytest.approx((2.0 - 1.0 - math.log(2.0)) / 2)
+
+
+def test_gmpo_geometric_mean_of_log_clipped_ratios():
+    # Row 0 (A=+1, 3 valid tokens), log-ratios 0.6, -0.1, 0.0 and clip 0.4 in log space:
+    #   A > 0 keeps min(x, clip(x)): 0.4, -0.1, 0.0 -> mean 0.1 -> w = e^0.1, L = -e^0.1
+    # Row 1 (A=-2, 2 valid tokens), log-ratios -0.7, 0.3:
+    #   A < 0 keeps max(x, clip(x)): -0.4, 0.3 -> mean -0.05 -> w = e^-0.05, L = 2 e^-0.05
+    logp = torch.tensor([[0.6, -0.1, 0.0, 9.0], [-0.7, 0.3, 9.0, 9.0]], dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[1.0, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.float64)
+    adv = torch.tensor([[1.0], [-2.0]], dtype=torch.float64) * mask
+    loss, metrics = POLICY_LOSSES.get("gmpo")(logp=logp, old_logp=torch.zeros(2, 4, dtype=torch.float64),
+                                              advantages=adv, response_mask=mask, clip_low=0.4, clip_high=0.4)
+    w0, w1 = math.exp(0.1), math.exp(-0.05)
+    expected = torch.tensor([[-w0, -w0, -w0, 0], [2 * w1, 2 * w1, 0, 0]], dtype=torch.float64)
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+    # d(sum of row i's per-sequence loss L_i)/d x_t = -A_i w_i / n_i on unclipped tokens, 0 on clipped ones
+    (loss[:, 0]).sum().backward()
+    grad = torch.tensor([[0.0, -w0 / 3, -w0 / 3, 0], [0.0, 2 * w1 / 2, 0, 0]], dtype=torch.float64)
+    torch.testing.assert_close(logp.grad, grad, rtol=1e-12, atol=1e-12)
+    assert metrics["clip_frac_high"] == pytest.approx(1 / 5) and metrics["clip_frac_low"] == pytest.approx(1 / 5)

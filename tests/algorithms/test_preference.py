@@ -85,3 +85,28 @@ def test_bradley_terry_with_margin_and_centring():
     torch.testing.assert_close(losses, torch.tensor([softplus(-(1.0 - 0.5)) + 0.01 * 3.0**2,
                                                      softplus(1.0) + 0.01 * 1.0**2]))
     assert m["accuracy"].item() == 0.5 and m["margin"].item() == pytest.approx(0.0)
+
+
+def test_kto_loss_hand_computed():
+    from rl_reason.algorithms import UNPAIRED_LOSSES
+
+    # log-ratios r = [2, -1, 0.5]; KL sums give z0 = mean([1, 0]) = 0.5; beta = 0.5
+    policy = torch.tensor([-1.0, -4.0, -2.5], dtype=torch.float64, requires_grad=True)
+    ref = torch.tensor([-3.0, -3.0, -3.0], dtype=torch.float64)
+    desirable = torch.tensor([True, False, True])
+    losses, metrics = UNPAIRED_LOSSES.get("kto")(
+        policy_logps=policy, ref_logps=ref, desirable=desirable, kl_policy_logps=torch.tensor([-2.0, -5.0]),
+        kl_ref_logps=torch.tensor([-3.0, -5.0]), beta=0.5, desirable_weight=1.0, undesirable_weight=2.0)
+
+    def sig(x):
+        return 1 / (1 + math.exp(-x))
+
+    expected = [1 - sig(0.5 * (2 - 0.5)), 2 * (1 - sig(0.5 * (0.5 + 1))), 1 - sig(0.5 * (0.5 - 0.5))]
+    torch.testing.assert_close(losses, torch.tensor(expected, dtype=torch.float64))
+    assert float(metrics["kl"]) == pytest.approx(0.5)
+    assert float(metrics["rewards/chosen"]) == pytest.approx(0.5 * (2 + 0.5) / 2)
+    assert float(metrics["rewards/rejected"]) == pytest.approx(-0.5)
+    # z0 is detached and clamped at 0: a negative batch KL estimate gives the reference point 0
+    neg, m = UNPAIRED_LOSSES.get("kto")(policy_logps=policy, ref_logps=ref, desirable=desirable,
+                                        kl_policy_logps=torch.tensor([-9.0]), kl_ref_logps=torch.tensor([-3.0]), beta=0.5)
+    assert float(m["kl"]) == 0.0 and float(neg[2].detach()) == pytest.approx(1 - sig(0.5 * 0.5))

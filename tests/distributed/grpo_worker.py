@@ -16,6 +16,7 @@ from rl_reason.config import load_config
 from rl_reason.distributed import setup as dist
 from rl_reason.models import tiny_model
 from rl_reason.trainers.common.checkpoint import CheckpointManager
+from rl_reason.trainers.entropy_control import EntropyControl
 from rl_reason.trainers.grpo import Batch, GRPOTrainer, _build_train_engine, _share_per_rank
 from rl_reason.trainers.grpo_config import GRPOConfig
 
@@ -59,6 +60,7 @@ def make_trainer(engine: str, mode: str, deepspeed_config: str = "recipes/deepsp
     trainer.model, trainer.tokenizer = tiny_model("llama", seed=0)
     trainer.prompts_per_rank = _share_per_rank(cfg, trainer.dist.world_size)
     trainer.train_engine = _build_train_engine(trainer.model, cfg, trainer.prompts_per_rank)
+    trainer.entropy_control = EntropyControl(cfg)
     return trainer
 
 

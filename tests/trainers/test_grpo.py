@@ -171,6 +171,20 @@ def _one_step_grads(out, *overrides):
     return trainer, {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
 
 
+def test_gmpo_policy_loss_is_selected_by_config(tmp_path, monkeypatch):
+    from rl_reason.algorithms import POLICY_LOSSES
+
+    calls = []
+    gmpo_fn = POLICY_LOSSES.get("gmpo")
+    monkeypatch.setitem(POLICY_LOSSES._table, "gmpo", lambda **kw: calls.append(1) or gmpo_fn(**kw))
+    _, gmpo_grads = _one_step_grads(tmp_path / "gmpo", "algorithm.policy_loss=gmpo", "algorithm.loss_agg_mode=seq-mean-token-mean")
+    assert calls and gmpo_grads
+    _, ppo_grads = _one_step_grads(tmp_path / "ppo", "algorithm.loss_agg_mode=seq-mean-token-mean")
+    # on-policy (ratio 1) GMPO's gradient is -A_i * mean_t grad logp_t: PPO's under seq-mean-token-mean
+    for k in gmpo_grads:
+        torch.testing.assert_close(gmpo_grads[k], ppo_grads[k], rtol=1e-4, atol=1e-7, msg=k)
+
+
 @pytest.mark.parametrize("micro", [8, 2])
 def test_shared_prompt_forward_gives_the_unshared_gradients(tmp_path, micro):
     """Whole groups per micro-batch (8) and groups split across micro-batches (2)."""
