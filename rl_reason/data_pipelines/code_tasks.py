@@ -39,26 +39,32 @@ class Rule:
         return eval(self.expr, names)
 
 
-FUNCTION_RULES = (
-    Rule("add", "x plus {k}", "int", "x + k"),
-    Rule("sub", "x minus {k}", "int", "x - k"),
-    Rule("mul", "x multiplied by {k}", "int", "x * k"),
-    Rule("mod", "the remainder of x divided by {k}", "int", "x % k"),
-    Rule("floordiv", "x divided by {k}, rounded down (integer division)", "int", "x // k"),
-    Rule("gt", "True if x is greater than {k}, otherwise False", "int", "x > k"),
-    Rule("max", "the larger of x and {k}", "int", "max(x, k)"),
-    Rule("square_plus", "x squared plus {k}", "int", "x * x + k"),
-    Rule("repeat", "the string s repeated {k} times", "str", "s * k"),
-    Rule("len_plus", "the length of the string s plus {k}", "str", "len(s) + k"),
-    Rule("list_add", "a list with {k} added to every element of the list xs", "list", "[v + k for v in xs]"),
-    Rule("list_sum", "the sum of the numbers in the list xs plus {k}", "list", "sum(xs) + k"),
-)
+def _rules(table: str) -> tuple[Rule, ...]:
+    """Rules from a table of ``name | arg | expr | text`` lines."""
+    return tuple(Rule(name, text, arg, expr)
+                 for name, arg, expr, text in (map(str.strip, line.split("|")) for line in table.strip().splitlines()))
 
-STDIO_RULES = (
-    Rule("add", "the number plus {k}", "int", "x + k"),
-    Rule("mul", "the number multiplied by {k}", "int", "x * k"),
-    Rule("sub", "the number minus {k}", "int", "x - k"),
-)
+
+FUNCTION_RULES = _rules("""
+    add         | int  | x + k               | x plus {k}
+    sub         | int  | x - k               | x minus {k}
+    mul         | int  | x * k               | x multiplied by {k}
+    mod         | int  | x % k               | the remainder of x divided by {k}
+    floordiv    | int  | x // k              | x divided by {k}, rounded down (integer division)
+    gt          | int  | x > k               | True if x is greater than {k}, otherwise False
+    max         | int  | max(x, k)           | the larger of x and {k}
+    square_plus | int  | x * x + k           | x squared plus {k}
+    repeat      | str  | s * k               | the string s repeated {k} times
+    len_plus    | str  | len(s) + k          | the length of the string s plus {k}
+    list_add    | list | [v + k for v in xs] | a list with {k} added to every element of the list xs
+    list_sum    | list | sum(xs) + k         | the sum of the numbers in the list xs plus {k}
+""")
+
+STDIO_RULES = _rules("""
+    add | int | x + k | the number plus {k}
+    mul | int | x * k | the number multiplied by {k}
+    sub | int | x - k | the number minus {k}
+""")
 
 STYLES = ("function", "stdio")
 _PARAM = {"int": "x", "str": "s", "list": "xs"}
