@@ -441,6 +441,8 @@ class GRPOTrainer:
                                template=self.cfg.data.template, out_dir=self.run_dir / "eval" / f"step_{self.step:06d}",
                                tokenizer=self.tokenizer)
         out = {f"eval/{name}": float(value["mean"]) for name, value in summary["metrics"].items()}
+        # Verifier status shares of the held-out samples (passed, failed, compile_error, no_answer, ...).
+        out.update({f"eval/status/{status}": count / summary["num_samples"] for status, count in summary["status_counts"].items()})
         if summary.get("mean_tokens") is not None:
             out["eval/mean_tokens"] = float(summary["mean_tokens"])
         return out

@@ -70,3 +70,13 @@ def test_stop_strings_reach_rollouts(tmp_path):
     trainer.engine.generate = spy
     [group] = trainer.rollout_and_score([0], 0)
     assert seen == [["\n```\n"]] and len(group.completions) == 2
+
+
+def test_eval_logs_status_shares(tmp_path):
+    trainer = GRPOTrainer(make_cfg(tmp_path, "data.train=code_tasks:train", "data.eval=code_tasks:heldout",
+                                   "data.train_limit=4", "data.eval_limit=3", "eval.every=1"), reward_fn=ConstantReward())
+    metrics = trainer.evaluate()
+    shares = {k: v for k, v in metrics.items() if k.startswith("eval/status/")}
+    # a random tiny model writes no code block: its bare text fails to compile or runs and fails
+    assert shares and sum(shares.values()) == pytest.approx(1.0)
+    assert metrics["eval/pass@1"] == pytest.approx(shares.get("eval/status/passed", 0.0))
