@@ -4,7 +4,13 @@ program passes and a wrong one fails in the real sandbox."""
 import pytest
 
 from rl_reason.data_pipelines import load_dataset
-from rl_reason.data_pipelines.code_tasks import FUNCTION_RULES, STDIO_RULES, make_code_tasks, reference_solution, split_keys
+from rl_reason.data_pipelines.code_tasks import (
+    FUNCTION_RULES,
+    STDIO_RULES,
+    make_code_tasks,
+    reference_solution,
+    split_keys,
+)
 from rl_reason.verifiers.code import verify_code
 
 

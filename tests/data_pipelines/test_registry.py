@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from rl_reason.data_pipelines import REGISTRY, Example, load_dataset, parse_field_map, save_examples
+from rl_reason.data_pipelines import (
+    REGISTRY,
+    Example,
+    load_dataset,
+    parse_field_map,
+    save_examples,
+)
 from rl_reason.data_pipelines.registry import default_data_dir, last_boxed
 
 # Row counts from /work/shared/data/README.md.
