@@ -70,6 +70,7 @@ def run_list(args: argparse.Namespace) -> int:
         where = f"local {local}" if local and local.is_file() else "hub"
         print(f"  {name:14s} {spec.hub_id}[{spec.hub_split}]  -> {where}")
     print("  arithmetic     generated (arithmetic:train, arithmetic:heldout)")
+    print("  code_tasks     generated (code_tasks:train, code_tasks:heldout)")
     return 0
 
 

@@ -16,6 +16,8 @@ PANELS: list[tuple[str, list[str]]] = [
     ("train accuracy", ["reward/accuracy"]),
     ("held-out eval", []),  # filled with every eval/* metric found, except those drawn apart
     ("held-out response tokens", ["eval/mean_tokens"]),  # tens of tokens: would flatten 0-1 rates
+    ("verifier statuses (train)", []),  # every verifier/<status> share found
+    ("verifier statuses (held-out)", []),  # every eval/status/<status> share found
     ("response length", ["response/length_mean", "response/length_max"]),
     ("truncated fraction", ["response/clipped_frac"]),
     ("KL", ["actor/kl", "mismatch/kl_k3"]),
@@ -55,8 +57,12 @@ def draw(run_dir: Path, out: Path, series: dict[str, list[tuple[int, float]]]) -
     import matplotlib.pyplot as plt
 
     apart = {n for _, names in PANELS for n in names}
-    evals = sorted(k for k in series if k.startswith("eval/") and k not in apart)
-    panels = [(t, evals if t == "held-out eval" else names) for t, names in PANELS]
+    found = {
+        "held-out eval": sorted(k for k in series if k.startswith("eval/") and not k.startswith("eval/status/") and k not in apart),
+        "verifier statuses (train)": sorted(k for k in series if k.startswith("verifier/")),
+        "verifier statuses (held-out)": sorted(k for k in series if k.startswith("eval/status/")),
+    }
+    panels = [(t, found.get(t, names)) for t, names in PANELS]
     panels = [(t, [n for n in names if n in series]) for t, names in panels]
     panels = [(t, names) for t, names in panels if names]
     if not panels:
@@ -92,7 +98,7 @@ def handle(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     print(f"wrote {out} ({', '.join(titles)})")
-    for name in [k for k in series if k.startswith("eval/")] + ["reward/mean"]:
+    for name in [k for k in series if k.startswith("eval/") and not k.startswith("eval/status/")] + ["reward/mean"]:
         if name in series:
             (s0, v0), (s1, v1) = series[name][0], series[name][-1]
             print(f"  {name}: {v0:.4f} (step {s0}) -> {v1:.4f} (step {s1})")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from rl_reason.data_pipelines.arithmetic import make_arithmetic
+from rl_reason.data_pipelines.code_tasks import make_code_tasks
 from rl_reason.data_pipelines.schema import Example
 from rl_reason.io import JsonlError, read_jsonl
 
@@ -30,8 +31,9 @@ class FieldMap:
 
     ``prompt`` None takes the first of ``PROMPT_KEYS`` the row has; ``id`` None numbers rows as ``<dataset>-<row index>``; ``answer`` names the gold-answer
     key of math rows; ``tests`` names a rule that builds the code verifier's tests from the
-    row (``TEST_BUILDERS``); ``metadata`` maps Example metadata keys to source keys (absent
-    or null source keys are left out); ``prepare`` rewrites a raw row first (e.g. taking
+    row (``TEST_BUILDERS``). With only one of ``answer``/``tests`` set every row needs it; with
+    both, each row needs at least one (a file mixing math and code rows). ``metadata`` maps
+    Example metadata keys to source keys (absent or null source keys are left out); ``prepare`` rewrites a raw row first (e.g. taking
     the answer out of a solution).
     """
 
@@ -107,7 +109,7 @@ def _code_contests_tests(row: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _tests_as_is(row: dict[str, Any]) -> list[dict[str, Any]]:
+def _tests_as_is(row: dict[str, Any]) -> list[dict[str, Any]] | None:
     return row["tests"]
 
 
@@ -157,7 +159,13 @@ REGISTRY: dict[str, DatasetSpec] = {
     ]
 }
 
-DATASET_NAMES = (*REGISTRY, "arithmetic")
+GENERATED = ("arithmetic", "code_tasks")
+DATASET_NAMES = (*REGISTRY, *GENERATED)
+
+
+def is_data_file(name_or_path: str) -> bool:
+    """Whether ``load_dataset`` reads ``name_or_path`` as a JSONL file (else a dataset name)."""
+    return name_or_path.endswith(".jsonl") or os.sep in name_or_path
 
 
 def default_data_dir() -> Path | None:
@@ -190,21 +198,31 @@ def convert_row(row: dict[str, Any], fields: FieldMap, source: str, index: int, 
         if fields.prepare:
             row = fields.prepare(row)
         prompt_key = fields.prompt or next((k for k in PROMPT_KEYS if k in row), PROMPT_KEYS[0])
-        for key in (prompt_key, fields.id, fields.answer):
+        for key in (prompt_key, fields.id):
             if key is not None and row.get(key) is None:
                 raise ValueError(f"missing {key!r}")
         prompt = row[prompt_key]
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError(f"{prompt_key!r} must be a non-empty string")
         ex_id = f"{source}-{index}" if fields.id is None else str(row[fields.id])
-        answer = _gold_answer(row[fields.answer]) if fields.answer else None
+        answer = _gold_answer(row[fields.answer]) if fields.answer and row.get(fields.answer) is not None else None
+        if fields.answer and answer is None and not fields.tests:
+            raise ValueError(f"missing {fields.answer!r}")
         tests = None
         if fields.tests:
-            tests = TEST_BUILDERS[fields.tests](row)
-            if not isinstance(tests, list) or not tests or not all(isinstance(t, dict) and "kind" in t for t in tests):
-                raise ValueError("tests must be a non-empty list of dicts with a 'kind'")
+            try:
+                tests = TEST_BUILDERS[fields.tests](row)
+            except KeyError as e:
+                if answer is None and fields.answer:
+                    raise ValueError(f"needs {fields.answer!r} (math) or tests (code); missing key {e}") from None
+                if answer is None:
+                    raise
         if answer is None and tests is None:
             raise ValueError("row has neither an answer nor tests")
+        if tests is not None and (
+            not isinstance(tests, list) or not tests or not all(isinstance(t, dict) and "kind" in t for t in tests)
+        ):
+            raise ValueError("tests must be a non-empty list of dicts with a 'kind'")
         metadata = {k: row[src] for k, src in fields.metadata.items() if row.get(src) is not None}
         return Example(id=ex_id, prompt=prompt, answer=answer, tests=tests, source=source, metadata=metadata)
     except (KeyError, TypeError, AttributeError, ValueError) as e:
@@ -215,7 +233,9 @@ def convert_row(row: dict[str, Any], fields: FieldMap, source: str, index: int, 
 def parse_field_map(spec: str | dict[str, str] | None) -> FieldMap:
     """A FieldMap for an arbitrary file from ``"prompt=question,answer=final,tests=as_is,
     meta.level=difficulty"`` (or the same as a dict). Unset keys default to the Example schema's
-    own names (``id``, ``answer``; the prompt from ``PROMPT_KEYS``); ``id=`` (empty) numbers the rows."""
+    own names (``id``; the prompt from ``PROMPT_KEYS``; with neither ``answer`` nor ``tests`` set,
+    ``answer`` and ``tests=as_is``, so a file in the Example schema loads with math and code rows
+    alike); ``id=`` (empty) numbers the rows."""
     pairs = dict(spec) if isinstance(spec, dict) else {}
     if isinstance(spec, str):
         for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -228,13 +248,13 @@ def parse_field_map(spec: str | dict[str, str] | None) -> FieldMap:
     unknown = set(plain) - {"id", "prompt", "answer", "tests"}
     if unknown:
         raise ValueError(f"unknown field mapping keys {sorted(unknown)}; use id, prompt, answer, tests or meta.<name>")
-    tests = plain.get("tests")
+    tests = plain.get("tests", None if plain.get("answer") else "as_is") or None
     if tests is not None and tests not in TEST_BUILDERS:
         raise ValueError(f"tests={tests!r}: choose a rule from {sorted(TEST_BUILDERS)}")
     return FieldMap(
         prompt=plain.get("prompt"),
         id=plain.get("id", "id") or None,
-        answer=plain.get("answer", "answer" if tests is None else None) or None,
+        answer=plain.get("answer", None if plain.get("tests") else "answer") or None,
         tests=tests,
         metadata=metadata,
     )
@@ -278,13 +298,14 @@ def load_dataset(
     errors: list[str] | None = None,
     seed: int = 0,
 ) -> list[Example]:
-    """Examples of a registered dataset (``DATASET_NAMES``), ``arithmetic[:train|heldout]``, or
-    a JSONL file (``field_map`` maps its keys; see ``parse_field_map``).
+    """Examples of a registered dataset (``DATASET_NAMES``), a generated one
+    (``arithmetic[:train|heldout]``, ``code_tasks[:train|heldout]``), or a JSONL file
+    (``field_map`` maps its keys; see ``parse_field_map``).
 
     Bad rows (missing answer, wrong types, invalid JSON) raise a ``ValueError`` naming the
     file and line, or, when ``errors`` is a list, are appended to it and skipped.
     """
-    if name_or_path.endswith(".jsonl") or os.sep in name_or_path:
+    if is_data_file(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
             raise FileNotFoundError(f"no such data file: {path}")
@@ -296,6 +317,8 @@ def load_dataset(
     if name == "arithmetic":
         split = split or "train"
         return make_arithmetic(limit or ARITHMETIC_DEFAULT_SIZE.get(split, 0), split=split, seed=seed)
+    if name == "code_tasks":
+        return make_code_tasks(limit, split=split or "train", seed=seed)
     if name not in REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASET_NAMES)} or give a .jsonl path")
     spec = REGISTRY[name]

@@ -117,10 +117,12 @@ def _rule_shares(records: list[Mapping[str, Any]]) -> dict[str, float]:
 def flat_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     """One suite's headline numbers as flat names, both graders side by side: ``pass@1``,
     ``strict/pass@1``, ..., ``no_answer`` and ``strict/no_answer`` (shares of samples), and
-    ``extracted_by/<rule>`` (share of samples whose answer that rule found)."""
+    ``extracted_by/<rule>`` (share of samples whose answer that rule found), and
+    ``status/<status>`` (share of samples with each verifier status: passed, compile_error, ...)."""
     out = {name: float(v["mean"]) for name, v in summary["metrics"].items()}
     n = max(int(summary["num_samples"]), 1)
     out["no_answer"] = summary["status_counts"].get("no_answer", 0) / n
+    out.update({f"status/{status}": count / n for status, count in summary["status_counts"].items()})
     if summary.get("strict"):
         out.update({f"strict/{name}": float(v["mean"]) for name, v in summary["strict"]["metrics"].items()})
         out["strict/no_answer"] = summary["strict"]["status_counts"].get("no_answer", 0) / n

@@ -112,7 +112,7 @@ def step_seed(seed: int, step: int, round_: int) -> int:
 
 class GRPOTrainer:
     def __init__(self, cfg: GRPOConfig, reward_fn: RewardFn | None = None) -> None:
-        from rl_reason.data_pipelines import load_dataset, render_prompt
+        from rl_reason.data_pipelines import load_dataset
         from rl_reason.rollout import get_engine
 
         self.cfg = cfg
@@ -121,14 +121,15 @@ class GRPOTrainer:
         self.run_dir = Path(cfg.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _seed_everything(cfg.seed)
-        data_dir = cfg.data.data_dir or None
-        self.train_examples = load_dataset(cfg.data.train, data_dir=data_dir, limit=cfg.data.train_limit or None)
+        data_dir, fields = cfg.data.data_dir or None, cfg.data.fields or None
+        self.train_examples = load_dataset(cfg.data.train, data_dir=data_dir, field_map=fields, limit=cfg.data.train_limit or None)
         self.eval_examples = (
-            load_dataset(cfg.data.eval, data_dir=data_dir, limit=cfg.data.eval_limit or None) if cfg.data.eval else []
+            load_dataset(cfg.data.eval, data_dir=data_dir, field_map=fields, limit=cfg.data.eval_limit or None)
+            if cfg.data.eval else []
         )
         self.model, self.tokenizer = _load_policy(cfg)
-        self.prompts = [render_prompt(ex, cfg.data.template, tokenizer=self.tokenizer) for ex in self.train_examples]
-        self._check_prompt_lengths()
+        self.train_examples, self.prompts = self._fitting_prompts(self.train_examples, cfg.data.train)
+        self.eval_examples, _ = self._fitting_prompts(self.eval_examples, cfg.data.eval)
         self.ref_model = None
         if cfg.algorithm.kl_coef > 0:
             self.ref_model, _ = _load_policy(cfg)
@@ -241,7 +242,7 @@ class GRPOTrainer:
 
         cfg = self.cfg
         params = SamplingParams(temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, top_k=cfg.rollout.top_k,
-                                max_new_tokens=cfg.rollout.max_new_tokens,
+                                max_new_tokens=cfg.rollout.max_new_tokens, stop=list(cfg.rollout.stop),
                                 seed=step_seed(cfg.seed, self.step, round_))
         with self.timers("generate"), self.train_engine.full_weights():
             outputs = self.engine.generate([self.prompts[i] for i in indices], cfg.rollout.n, params)
@@ -446,7 +447,7 @@ class GRPOTrainer:
 
         ev = self.cfg.eval
         params = SamplingParams(temperature=ev.temperature, max_new_tokens=ev.max_new_tokens or self.cfg.rollout.max_new_tokens,
-                                seed=self.cfg.seed)
+                                stop=list(self.cfg.rollout.stop), seed=self.cfg.seed)
         with self.train_engine.full_weights():
             summary = evaluate(self.engine, self.eval_examples, n=ev.n, ks=ev.ks, sampling_params=params,
                                template=self.cfg.data.template, out_dir=self.run_dir / "eval" / f"step_{self.step:06d}",
@@ -478,12 +479,14 @@ class GRPOTrainer:
                 self.engine.load_state_from(self.model)
         return state
 
-    def _check_prompt_lengths(self) -> None:
-        limit = self.cfg.model.max_prompt_tokens
-        for ex, prompt in zip(self.train_examples, self.prompts):
-            n = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-            if n > limit:
-                raise ValueError(f"{self.cfg.data.train}: example {ex.id!r} has {n} prompt tokens > model.max_prompt_tokens={limit}")
+    def _fitting_prompts(self, examples: list, source: str) -> tuple[list, list[str]]:
+        """Examples and their rendered prompts, those over model.max_prompt_tokens handled by data.on_overlong."""
+        from rl_reason.data_pipelines import render_prompt
+        from rl_reason.trainers.common.encoding import drop_overlong_prompts
+
+        prompts = [render_prompt(ex, self.cfg.data.template, tokenizer=self.tokenizer) for ex in examples]
+        return drop_overlong_prompts(examples, prompts, self.tokenizer, self.cfg.model.max_prompt_tokens,
+                                     self.cfg.data.on_overlong, source)
 
     def _write_samples(self, groups: list[Group]) -> None:
         with JsonlAppender(self.run_dir / "samples.jsonl", fsync=False) as out:

@@ -18,7 +18,7 @@ class ModelConfig:
     name: str = cfg_field("smollm2-135m", "policy model: registry alias, hub id, local HF dir, .gguf file, or tiny:llama / tiny:qwen2 (random, for tests)")
     dtype: Literal["float32", "bfloat16", "float16"] = cfg_field("float32", "parameter dtype of the policy (and reference) model")
     device: str = cfg_field("cpu", "torch device of the trainer ('cpu', 'cuda', 'cuda:0')")
-    max_prompt_tokens: int = cfg_field(256, "prompts longer than this (in tokens) are an error, never silently cut")
+    max_prompt_tokens: int = cfg_field(256, "prompts longer than this (in tokens) are left out or an error (data.on_overlong), never cut")
     max_seq_len: int = cfg_field(2048, "model context length budget: max_prompt_tokens + max_new_tokens must fit")
 
     def __post_init__(self):
@@ -30,10 +30,28 @@ class ModelConfig:
 class DataConfig:
     train: str = cfg_field("arithmetic:train", "training prompts: dataset name[:split] or JSONL path (data_pipelines.load_dataset)")
     eval: str = cfg_field("", "held-out prompts for periodic eval (same syntax); empty disables eval")
-    template: Literal["chat_boxed", "base_boxed", "chat_code"] = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
+    template: Literal["chat_boxed", "base_boxed", "chat_code", "base_code"] = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
     train_limit: int = cfg_field(0, "use only the first N training examples (0 = all)")
     eval_limit: int = cfg_field(0, "use only the first N held-out examples (0 = all)")
     data_dir: str = cfg_field("", "folder of bundled data files (empty: RL_REASON_DATA_DIR or ../shared/data)")
+    fields: str = cfg_field(
+        "", "field mapping of JSONL files in train/eval, as `rl-reason data prepare --fields` (e.g. "
+            "'prompt=question,tests=as_is,id='); empty: the Example schema's keys (rows with an answer, tests or both)")
+    on_overlong: Literal["filter", "error"] = cfg_field(
+        "filter", "prompts longer than model.max_prompt_tokens: 'filter' leaves them out (counted in one warning), "
+                  "'error' stops before training")
+
+    def __post_init__(self):
+        if not self.fields:
+            return
+        from rl_reason.data_pipelines.registry import is_data_file, parse_field_map
+
+        try:
+            parse_field_map(self.fields)
+        except ValueError as e:
+            raise ConfigError(f"data.fields: {e}") from None
+        if not any(is_data_file(name) for name in (self.train, self.eval) if name):
+            raise ConfigError("data.fields maps the keys of JSONL files, but neither data.train nor data.eval is one")
 
     def __post_init__(self):
         for name in ("train_limit", "eval_limit"):
@@ -49,6 +67,8 @@ class RolloutConfig:
     top_p: float = cfg_field(1.0, "nucleus sampling threshold")
     top_k: int = cfg_field(0, "top-k sampling (0 = off)")
     max_new_tokens: int = cfg_field(256, "response length limit; responses hitting it have finish_reason 'length'")
+    stop: list[str] = cfg_field([], "strings that end a response (rollouts and eval), e.g. the end of a code block; "
+                                    "the text is cut before the string")
     gpu_memory_utilization: float = cfg_field(0.5, "vLLM only: fraction of GPU memory for the rollout engine")
 
     def __post_init__(self):

@@ -48,3 +48,17 @@ def test_prepare_runs_every_step_and_reports(tmp_path):
     [pair] = [json.loads(line) for line in (out / "dpo_pairs.jsonl").read_text().splitlines()]
     assert (pair["id"], pair["chosen"], pair["rejected"]) == ("a", "5", "6")
     assert pair["prompt"].endswith("What is 2 + 3?") and "\\boxed{}" in pair["prompt"]
+
+
+def test_prepared_code_file_loads_as_training_data(tmp_path):
+    raw = tmp_path / "my_tasks.jsonl"
+    tests = [{"kind": "call", "fn_name": "f", "inputs": [[1], [2]], "outputs": [3, 4]}]
+    write_jsonl(raw, [{"id": "t1", "prompt": "Write f(x) returning x + 2.", "tests": tests},
+                      {"id": "t2", "prompt": "Write f(x) returning x * 3.", "tests": tests}])
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "--dataset", str(raw), "--fields", "tests=as_is", "--decontaminate", "none",
+                 "--out", str(out)]) == 0
+    from rl_reason.data_pipelines import load_dataset
+
+    loaded = load_dataset(str(out / "train.jsonl"))  # no mapping: what data.train=<file> does
+    assert [(e.id, e.task, e.tests) for e in loaded] == [("t1", "code", tests), ("t2", "code", tests)]

@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from rl_reason.data_pipelines import REGISTRY, load_dataset, parse_field_map
+from rl_reason.data_pipelines import (
+    REGISTRY,
+    Example,
+    load_dataset,
+    parse_field_map,
+    save_examples,
+)
 from rl_reason.data_pipelines.registry import default_data_dir, last_boxed
 
 # Row counts from /work/shared/data/README.md.
@@ -81,7 +87,9 @@ def test_field_map_parsing():
     fm = parse_field_map("prompt=question,answer=final,meta.level=difficulty")
     assert (fm.prompt, fm.answer, fm.id, fm.metadata) == ("question", "final", "id", {"level": "difficulty"})
     assert parse_field_map(None).prompt is None  # first of prompt, problem, question
+    assert (parse_field_map(None).answer, parse_field_map(None).tests) == ("answer", "as_is")  # either will do
     assert parse_field_map("tests=as_is").answer is None
+    assert parse_field_map("answer=final").tests is None
     with pytest.raises(ValueError, match="unknown field mapping keys"):
         parse_field_map("question=prompt")
     with pytest.raises(ValueError, match="choose a rule"):
@@ -102,3 +110,28 @@ def test_last_boxed_handles_nesting():
     assert last_boxed(r"\fbox{x^{2}}") == "x^{2}"
     assert last_boxed("no box") is None
     assert last_boxed(r"\boxed{unclosed") is None
+
+
+def test_example_schema_file_with_code_and_math_rows_loads_without_a_mapping(tmp_path):
+    tests = [{"kind": "call", "fn_name": "f", "inputs": [[1]], "outputs": [2]}]
+    save_examples(tmp_path / "mixed.jsonl", [
+        Example(id="c1", prompt="Write f(x) returning x + 1.", tests=tests),
+        Example(id="m1", prompt="What is 2 + 2?", answer="4"),
+        Example(id="both", prompt="Print 4.", answer="4", tests=[{"kind": "stdio", "input": "", "output": "4"}]),
+    ])
+    with open(tmp_path / "mixed.jsonl", "a") as f:
+        f.write('{"id": "bad", "prompt": "Neither", "answer": null, "tests": null}\n')
+        f.write('{"id": "bad2", "prompt": "Neither, keys absent"}\n')
+    errors = []
+    loaded = load_dataset(str(tmp_path / "mixed.jsonl"), errors=errors)
+    assert [(e.id, e.task, e.answer, e.tests) for e in loaded] == [
+        ("c1", "code", None, tests), ("m1", "math", "4", None), ("both", "code", "4", [{"kind": "stdio", "input": "", "output": "4"}])]
+    assert errors[0].startswith(f"{tmp_path / 'mixed.jsonl'}:4:") and "neither an answer nor tests" in errors[0]
+    assert errors[1].startswith(f"{tmp_path / 'mixed.jsonl'}:5:") and "needs 'answer' (math) or tests (code)" in errors[1]
+
+
+def test_a_math_only_mapping_still_requires_the_answer(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"id": "a", "q": "2+2?", "tests": [{"kind": "stdio", "input": "", "output": "4"}]}\n')
+    with pytest.raises(ValueError, match="missing 'final'"):
+        load_dataset(str(path), field_map="prompt=q,answer=final")

@@ -49,6 +49,8 @@ def test_misspelled_key_names_dotted_path_and_suggestion(tmp_path):
         (["rollout.n=1"], "rollout.n must be >= 2"),
         (["eval.every=5"], "needs data.eval"),
         (["eval.n=2", "eval.ks=[1,4]"], r"eval.ks \[4\]"),
+        (["data.train=mine.jsonl", "data.fields=question=prompt"], "data.fields: unknown field mapping keys"),
+        (["data.fields=prompt=q"], "neither data.train nor data.eval is one"),
     ],
 )
 def test_inconsistent_sizes_fail_before_any_model_loads(overrides, message):

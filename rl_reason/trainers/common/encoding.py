@@ -1,12 +1,15 @@
 """Text -> tensors for the offline trainers (RM, DPO, SFT, scoring) in rl-reason's one layout:
-left-padded prompts, then right-padded responses, (B, P + R)."""
+left-padded prompts, then right-padded responses, (B, P + R); the RL trainers' prompt-length filter."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,3 +68,24 @@ def encode(tokenizer, prompts: list[str], responses: list[str], max_prompt_token
         attention[b, P : P + len(r)] = 1
         response_mask[b, : len(r)] = 1.0
     return Encoded(input_ids.to(device), attention.to(device), response_mask.to(device))
+
+
+def drop_overlong_prompts(examples: list, prompts: list[str], tokenizer, limit: int, on_overlong: str,
+                          source: str) -> tuple[list, list[str]]:
+    """The (example, prompt) pairs whose prompt fits in ``limit`` tokens. Longer ones are left out
+    with one warning naming their count (``on_overlong="filter"``, as verl's overlong-prompt
+    filter does) or stop the run naming the first (``"error"``); they are never cut."""
+    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    over = [i for i, n in enumerate(lengths) if n > limit]
+    if over and on_overlong == "error":
+        i = over[0]
+        raise ValueError(f"{source}: example {examples[i].id!r} has {lengths[i]} prompt tokens > model.max_prompt_tokens="
+                         f"{limit} ({len(over)} such prompts; data.on_overlong=filter leaves them out)")
+    if len(over) == len(prompts) and prompts:
+        raise ValueError(f"{source}: all {len(prompts)} prompts are longer than model.max_prompt_tokens={limit}")
+    if over:
+        logger.warning("%s: left out %d of %d prompts longer than model.max_prompt_tokens=%d (longest %d tokens)",
+                       source, len(over), len(prompts), limit, max(lengths[i] for i in over))
+    skip = set(over)
+    keep = [i for i in range(len(prompts)) if i not in skip]
+    return [examples[i] for i in keep], [prompts[i] for i in keep]
