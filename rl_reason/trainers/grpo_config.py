@@ -42,6 +42,9 @@ class DataConfig:
                   "'error' stops before training")
 
     def __post_init__(self):
+        for name in ("train_limit", "eval_limit"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"data.{name} must be >= 0 (0 = all), got {getattr(self, name)}")
         if not self.fields:
             return
         from rl_reason.data_pipelines.registry import is_data_file, parse_field_map
@@ -52,11 +55,6 @@ class DataConfig:
             raise ConfigError(f"data.fields: {e}") from None
         if not any(is_data_file(name) for name in (self.train, self.eval) if name):
             raise ConfigError("data.fields maps the keys of JSONL files, but neither data.train nor data.eval is one")
-
-    def __post_init__(self):
-        for name in ("train_limit", "eval_limit"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"data.{name} must be >= 0 (0 = all), got {getattr(self, name)}")
 
 
 @dataclass
