@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from rl_reason.data_pipelines.schema import Example
 
@@ -38,13 +38,21 @@ def _word_problem(rng: random.Random) -> Problem:
     kind = rng.randrange(5)
     a, b = rng.randint(5, 40), rng.randint(2, 20)
     if kind == 0:
-        text, answer, level = f"{name} has {a} {item}. {name} gets {b} more. How many {item} does {name} have now?", a + b, 1
+        text, answer, level = (
+            f"{name} has {a} {item}. {name} gets {b} more. How many {item} does {name} have now?",
+            a + b,
+            1,
+        )
     elif kind == 1:
         a = a + b  # never negative
         text, answer, level = f"{name} has {a} {item} and gives away {b}. How many {item} are left?", a - b, 1
     elif kind == 2:
         a, b = rng.randint(2, 9), rng.randint(2, 9)
-        text, answer, level = f"There are {a} boxes with {b} {item} in each box. How many {item} are there in all?", a * b, 1
+        text, answer, level = (
+            f"There are {a} boxes with {b} {item} in each box. How many {item} are there in all?",
+            a * b,
+            1,
+        )
     elif kind == 3:
         c = rng.randint(2, 15)
         a = a + c
@@ -59,9 +67,17 @@ def _word_problem(rng: random.Random) -> Problem:
 
 # (from unit, to unit, factor): "How many <to> are in <n> <from>?" -> n * factor.
 _CONVERSIONS = (
-    ("meters", "centimeters", 100), ("kilometers", "meters", 1000), ("hours", "minutes", 60),
-    ("minutes", "seconds", 60), ("kilograms", "grams", 1000), ("feet", "inches", 12), ("weeks", "days", 7),
-    ("days", "hours", 24), ("dozens", "items", 12), ("liters", "milliliters", 1000), ("yards", "feet", 3),
+    ("meters", "centimeters", 100),
+    ("kilometers", "meters", 1000),
+    ("hours", "minutes", 60),
+    ("minutes", "seconds", 60),
+    ("kilograms", "grams", 1000),
+    ("feet", "inches", 12),
+    ("weeks", "days", 7),
+    ("days", "hours", 24),
+    ("dozens", "items", 12),
+    ("liters", "milliliters", 1000),
+    ("yards", "feet", 3),
 )
 
 
@@ -122,7 +138,9 @@ def parse_families(spec: str) -> list[str]:
     names = list(FAMILIES) if spec == "all" else [s for s in spec.split("+") if s]
     unknown = [n for n in names if n not in FAMILIES]
     if unknown or not names:
-        raise ValueError(f"unknown task family {', '.join(unknown) or spec!r}; choose from {', '.join(FAMILIES)}, all, or a+b")
+        raise ValueError(
+            f"unknown task family {', '.join(unknown) or spec!r}; choose from {', '.join(FAMILIES)}, all, or a+b"
+        )
     return names
 
 
@@ -151,6 +169,13 @@ def _draw(family: str, n: int, split: str, seed: int) -> list[Example]:
         if key in seen or split_of(family, key) != split:
             continue
         seen.add(key)
-        out.append(Example(id=f"{family}-{split}-{len(out)}", prompt=prompt, answer=str(answer), source=f"tasks:{family}",
-                           metadata={"subject": family, "level": level}))
+        out.append(
+            Example(
+                id=f"{family}-{split}-{len(out)}",
+                prompt=prompt,
+                answer=str(answer),
+                source=f"tasks:{family}",
+                metadata={"subject": family, "level": level},
+            )
+        )
     return out

@@ -33,9 +33,19 @@ def _solve(prompt: str) -> int:
     for word, fn in (("larger", max), ("smaller", min), ("largest", max), ("smallest", min)):
         if f" {word}" in prompt:
             return fn(nums)
-    factors = {"centimeters": ("meters", 100), "meters": ("kilometers", 1000), "minutes": ("hours", 60),
-               "seconds": ("minutes", 60), "grams": ("kilograms", 1000), "inches": ("feet", 12), "days": ("weeks", 7),
-               "hours": ("days", 24), "items": ("dozens", 12), "milliliters": ("liters", 1000), "feet": ("yards", 3)}
+    factors = {
+        "centimeters": ("meters", 100),
+        "meters": ("kilometers", 1000),
+        "minutes": ("hours", 60),
+        "seconds": ("minutes", 60),
+        "grams": ("kilograms", 1000),
+        "inches": ("feet", 12),
+        "days": ("weeks", 7),
+        "hours": ("days", 24),
+        "items": ("dozens", 12),
+        "milliliters": ("liters", 1000),
+        "feet": ("yards", 3),
+    }
     if m := re.match(r"How many (\w+) are in (\d+) (\w+)\?", prompt):
         assert factors[m[1]][0] == m[3]
         return int(m[2]) * factors[m[1]][1]
