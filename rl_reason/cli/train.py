@@ -64,10 +64,21 @@ def handle(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.probe and not args.validate:
+        print("error: --probe goes with --validate (it samples, then exits without training)", file=sys.stderr)
+        return 2
     if args.validate:
         import yaml
 
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+        if args.probe:
+            if name != "grpo":
+                print(f"error: --probe measures group reward variance, which only the grpo trainer uses (got {name})",
+                      file=sys.stderr)
+                return 2
+            from rl_reason.trainers.grpo import probe
+
+            print("\n".join(probe(cfg, args.probe)))
         return 0
     run_dir = _resolve(TRAINERS[name][1])(cfg)
     from rl_reason.distributed.setup import is_main
@@ -89,5 +100,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. recipes/quickstart.yaml")
     parser.add_argument("--validate", action="store_true", help="only load and check the config, print it resolved, and exit")
+    parser.add_argument("--probe", type=int, default=0, metavar="N",
+                        help="with --validate: sample N training prompts with the recipe's settings, score them, and "
+                        "print the expected learning-signal rate and its likely causes (loads the model)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.lr=1e-5 rollout.n=4")
     parser.set_defaults(func=handle)

@@ -19,6 +19,7 @@ reference model is loaded then).
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
 from rl_reason.trainers.grpo_config import GRPOConfig
 from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward
+from rl_reason.trainers.signal import GroupOutcome, SignalMonitor, SignalStats, diagnose, signal_stats
 
 
 @dataclass
@@ -146,6 +148,7 @@ class GRPOTrainer:
             cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
         self.timers = PhaseTimers()
+        self.signal_monitor = SignalMonitor(cfg.signal.warn_after, cfg.signal.min_groups_with_variance)
         self.step = 0
 
     # ----------------------------------------------------------------- the loop
@@ -165,6 +168,7 @@ class GRPOTrainer:
                 start = time.perf_counter()
                 with self.timers("rollout_and_reward"):
                     groups, stats = self.collect_groups()
+                warning = self.signal_monitor.update(self.signal, self.cfg.rollout.max_new_tokens, self.cfg.rollout.n)
                 batch = self.build_batch(groups)
                 with self.timers("old_logprobs"):
                     old_logprobs, ref_logprobs = self.reference_logprobs(batch)
@@ -186,8 +190,11 @@ class GRPOTrainer:
                 if self.step == cfg.train.steps or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                     self.save()
                 bar.set_postfix(reward=f"{stats.get('reward/mean', float('nan')):.3f}",
-                                acc=f"{stats.get('reward/accuracy', float('nan')):.2f}")
+                                acc=f"{stats.get('reward/accuracy', float('nan')):.2f}",
+                                signal=f"{stats.get('signal/groups_with_variance', float('nan')):.2f}")
                 bar.update(1)
+                if warning and main:
+                    tqdm.write(warning, file=sys.stderr)
         finally:
             bar.close()
             self.metrics.close()
@@ -221,6 +228,9 @@ class GRPOTrainer:
                 else:
                     self.carried.append(g)
         stats = self.reward_metrics(drawn)
+        # Measured on every group drawn, before dynamic sampling keeps the ones with signal.
+        self.signal = group_signal(drawn, dapo.std_eps)
+        stats.update(self.signal.metrics())
         stats.update({"dapo/rounds": rounds, "dapo/kept_groups": len(kept) - carried_in, "dapo/dropped_groups": dropped,
                       "dapo/carried_in": carried_in, "dapo/carried_out": len(self.carried),
                       "dapo/batch_groups": len(kept)})
@@ -248,6 +258,16 @@ class GRPOTrainer:
         n = cfg.rollout.n
         return [Group(i, completions, flat_scored[j * n : (j + 1) * n], rewards[j * n : (j + 1) * n].tolist())
                 for j, (i, completions) in enumerate(zip(indices, outputs))]
+
+    def probe(self, num_prompts: int) -> SignalStats:
+        """Roll out ``num_prompts`` training prompts (seeded, ``prompts_per_step`` at a time) with
+        the recipe's sampling settings and measure their learning signal; trains nothing."""
+        rng = random.Random(self.cfg.seed)
+        indices = rng.sample(self.prompt_shard, min(num_prompts, len(self.prompt_shard)))
+        groups: list[Group] = []
+        for start in range(0, len(indices), self.prompts_per_rank):
+            groups += self.rollout_and_score(indices[start : start + self.prompts_per_rank], start)
+        return group_signal(groups, self.cfg.dapo.std_eps)
 
     def reward_metrics(self, groups: list[Group]) -> dict[str, float]:
         rewards = [r for g in groups for i, r in enumerate(g.rewards) if g.scored[i].valid]
@@ -440,6 +460,9 @@ class GRPOTrainer:
                                template=self.cfg.data.template, out_dir=self.run_dir / "eval" / f"step_{self.step:06d}",
                                tokenizer=self.tokenizer)
         out = {f"eval/{name}": float(value["mean"]) for name, value in summary["metrics"].items()}
+        # How much of the accuracy is the answer format: responses with nothing to grade.
+        out["eval/no_answer"] = summary["status_counts"].get("no_answer", 0) / max(1, summary["num_samples"])
+        out["eval/truncated"] = summary["finish_reasons"].get("length", 0) / max(1, summary["num_samples"])
         if summary.get("mean_tokens") is not None:
             out["eval/mean_tokens"] = float(summary["mean_tokens"])
         return out
@@ -476,6 +499,32 @@ class GRPOTrainer:
 
 
 # ---------------------------------------------------------------- helpers
+def group_signal(groups: list[Group], eps: float) -> SignalStats:
+    """The learning signal of scored groups (``rl_reason.trainers.signal``); unscorable samples left out."""
+    return signal_stats([GroupOutcome([g.rewards[i] for i in g.kept], [g.scored[i].status for i in g.kept],
+                                      [g.completions[i].finish_reason for i in g.kept]) for g in groups], eps)
+
+
+def probe(cfg: GRPOConfig, num_prompts: int) -> list[str]:
+    """``rl-reason train --validate --probe N``: the diagnosis of N sampled prompts before training
+    (the same words as the trainer's warning). The trainer's run folder goes to a temporary one."""
+    import dataclasses
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = GRPOTrainer(dataclasses.replace(cfg, output_dir=tmp))
+        try:
+            stats = trainer.probe(num_prompts)
+        finally:
+            close = getattr(trainer.reward_fn, "close", None)
+            if close is not None:
+                close()
+    return [f"probe: {num_prompts} prompts x {cfg.rollout.n} samples of {cfg.data.train} "
+            f"(temperature {cfg.rollout.temperature}, max_new_tokens {cfg.rollout.max_new_tokens})",
+            f"expected signal rate: {100 * stats.signal_frac:.0f}% of groups ({stats.groups_with_signal} of {stats.groups})",
+            *diagnose(stats, cfg.rollout.max_new_tokens, cfg.rollout.n)]
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

@@ -162,6 +162,17 @@ class LogConfig:
 
 
 @dataclass
+class SignalConfig:
+    warn_after: int = cfg_field(3, "warn once, with likely causes, after this many steps in a row with nearly no learning signal (0 = never)")
+    min_groups_with_variance: float = cfg_field(
+        0.1, "a step has nearly no signal when at most this share of its groups have rewards that differ")
+
+    def __post_init__(self):
+        if self.warn_after < 0 or not 0 <= self.min_groups_with_variance < 1:
+            raise ConfigError("signal.warn_after must be >= 0 and signal.min_groups_with_variance in [0, 1)")
+
+
+@dataclass
 class CheckpointConfig:
     every: int = cfg_field(50, "save a checkpoint every N steps (and after the last step); 0 = only at the end")
     keep_last: int = cfg_field(2, "keep the newest K checkpoints")
@@ -186,6 +197,7 @@ class GRPOConfig:
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
+    signal: SignalConfig = cfg_field(SignalConfig, "learning-signal check (groups whose rewards differ)")
     checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
     distributed: DistributedConfig = cfg_field(DistributedConfig, "data-parallel engine: torch/DDP or DeepSpeed ZeRO (scripts/ launch it)")
 
