@@ -85,13 +85,17 @@ def expected_signal_rate(accuracy: float, n: int) -> float:
 def diagnose(stats: SignalStats, max_new_tokens: int, n: int) -> list[str]:
     """Plain-words lines: how much signal there is, the likely causes measured from ``stats``,
     and what to try. The first line is the headline."""
-    pct = lambda count: f"{100 * stats.frac(count):.0f}%"  # noqa: E731
-    lines = [
+
+    def pct(count: int) -> str:
+        return f"{100 * stats.frac(count):.0f}%"
+
+    headline = (
         f"learning signal: {stats.groups_with_signal} of {stats.groups} groups "
         f"({100 * stats.signal_frac:.0f}%) have rewards that differ; {pct(stats.rewarded)} of "
         f"{stats.samples} samples got any reward ({pct(stats.correct)} correct). Groups whose "
         "samples all get the same reward give the policy no gradient."
-    ]
+    )
+    lines = [headline]
     acc = stats.frac(stats.correct)
     if 0 < acc < 1:
         lines.append(

@@ -7,7 +7,13 @@ import pytest
 
 from rl_reason.cli.main import main
 from rl_reason.io import read_jsonl_records
-from rl_reason.trainers.signal import GroupOutcome, SignalMonitor, diagnose, expected_signal_rate, signal_stats
+from rl_reason.trainers.signal import (
+    GroupOutcome,
+    SignalMonitor,
+    diagnose,
+    expected_signal_rate,
+    signal_stats,
+)
 
 
 def outcome(rewards, statuses, finish=None):
