@@ -30,7 +30,7 @@ class ModelConfig:
 class DataConfig:
     train: str = cfg_field("arithmetic:train", "training prompts: dataset name[:split] or JSONL path (data_pipelines.load_dataset)")
     eval: str = cfg_field("", "held-out prompts for periodic eval (same syntax); empty disables eval")
-    template: Literal["chat_boxed", "base_boxed", "chat_code"] = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
+    template: Literal["chat_boxed", "chat_boxed_system", "base_boxed", "chat_code"] = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
     train_limit: int = cfg_field(0, "use only the first N training examples (0 = all)")
     eval_limit: int = cfg_field(0, "use only the first N held-out examples (0 = all)")
     data_dir: str = cfg_field("", "folder of bundled data files (empty: RL_REASON_DATA_DIR or ../shared/data)")
