@@ -1,5 +1,7 @@
-"""``rl-reason report RUN_DIR``: PNG curves of a run's metrics.jsonl (reward, accuracy, length,
-KL, entropy, clip fraction, eval) next to the metrics, plus a one-line summary."""
+"""``rl-reason report RUN_DIR``: PNG curves of a run's metrics.jsonl (reward, accuracy, learning
+signal, length, KL, entropy, clip fraction, eval) next to the metrics, and a table of the held-out
+evals: accuracy under every grader the eval logged (full chain and strict, when both are there)
+beside the share of answers with nothing to grade, so a gain that is only the answer format shows."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 PANELS: list[tuple[str, list[str]]] = [
     ("reward", ["reward/mean"]),
     ("train accuracy", ["reward/accuracy"]),
+    ("learning signal", ["signal/groups_with_variance", "signal/samples_with_reward"]),
     ("held-out eval", []),  # filled with every eval/* metric found, except those drawn apart
     ("held-out response tokens", ["eval/mean_tokens"]),  # tens of tokens: would flatten 0-1 rates
     ("response length", ["response/length_mean", "response/length_max"]),
@@ -79,6 +82,27 @@ def draw(run_dir: Path, out: Path) -> list[str]:
     return [t for t, _ in panels]
 
 
+def eval_table(series: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """Rows of the held-out eval per eval step: accuracy columns (every ``eval/pass@k`` and any
+    strict-grader counterpart) first, then the no-answer and truncated shares, then the rest."""
+    names = [k for k in series if k.startswith("eval/")]
+    if not names:
+        return []
+
+    def order(name: str) -> tuple[int, str]:
+        short = name.removeprefix("eval/")
+        rank = 0 if "pass@" in short else 1 if "no_answer" in short else 2 if "truncated" in short else 3
+        return rank, short
+
+    names.sort(key=order)
+    values = {name: dict(series[name]) for name in names}
+    steps = sorted({s for name in names for s in values[name]})
+    header = ["step", *(n.removeprefix("eval/") for n in names)]
+    rows = [[str(step), *(f"{values[n][step]:.3f}" if step in values[n] else "-" for n in names)] for step in steps]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in [header, *rows]]
+
+
 def handle(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     out = Path(args.out) if args.out else run_dir / "curves.png"
@@ -89,7 +113,11 @@ def handle(args: argparse.Namespace) -> int:
         return 2
     series = load_metrics(run_dir)
     print(f"wrote {out} ({', '.join(titles)})")
-    for name in [k for k in series if k.startswith("eval/")] + ["reward/mean"]:
+    table = eval_table(series)
+    if table:
+        print("held-out eval per step (accuracy by grader; no_answer = share with nothing to grade):")
+        print("\n".join(f"  {line}" for line in table))
+    for name in [k for k in series if k.startswith("eval/")] + ["reward/mean", "signal/groups_with_variance"]:
         if name in series:
             (s0, v0), (s1, v1) = series[name][0], series[name][-1]
             print(f"  {name}: {v0:.4f} (step {s0}) -> {v1:.4f} (step {s1})")
