@@ -163,6 +163,7 @@ class GRPOTrainer:
         try:
             if self.step == 0 and cfg.eval.every:
                 self.metrics.log(0, self.evaluate())
+            budget_end = time.perf_counter() + 60 * cfg.train.time_budget_min
             while self.step < cfg.train.steps:
                 self.step += 1
                 start = time.perf_counter()
@@ -179,7 +180,10 @@ class GRPOTrainer:
                     stats.update(self.update_policy(batch, old_logprobs, ref_logprobs, advantages))
                 with self.timers("sync_weights"), self.train_engine.full_weights():
                     self.engine.load_state_from(self.model)
-                if cfg.eval.every and (self.step % cfg.eval.every == 0 or self.step == cfg.train.steps):
+                # Every rank agrees to stop (the clock is rank 0's), so collectives stay in step.
+                last = self.step == cfg.train.steps or (
+                    cfg.train.time_budget_min > 0 and dist.broadcast_flag(time.perf_counter() >= budget_end))
+                if cfg.eval.every and (self.step % cfg.eval.every == 0 or last):
                     with self.timers("eval"):
                         stats.update(self.evaluate())
                 stats.update(self.timers.pop())
@@ -187,7 +191,7 @@ class GRPOTrainer:
                 stats["perf/tokens_per_s"] = float(batch.attention_mask.sum()) / stats["time/step"]
                 stats = dist.mean_metrics(stats)  # per-rank figures averaged; tokens/s is then per rank
                 self.metrics.log(self.step, stats)
-                if self.step == cfg.train.steps or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
+                if last or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                     self.save()
                 bar.set_postfix(reward=f"{stats.get('reward/mean', float('nan')):.3f}",
                                 acc=f"{stats.get('reward/accuracy', float('nan')):.2f}",
@@ -195,6 +199,8 @@ class GRPOTrainer:
                 bar.update(1)
                 if warning and main:
                     tqdm.write(warning, file=sys.stderr)
+                if last:
+                    break
         finally:
             bar.close()
             self.metrics.close()

@@ -120,6 +120,9 @@ class AdamWConfig:
 @dataclass
 class TrainConfig(AdamWConfig):
     steps: int = cfg_field(100, "optimizer steps of rollout + update (each step samples prompts_per_step prompts)")
+    time_budget_min: float = cfg_field(
+        0.0, "stop after the first step that ends this many minutes after training started (0 = off): the last "
+             "eval and checkpoint then run at that step, so runs can be compared at the same wall-clock budget")
     prompts_per_step: int = cfg_field(8, "prompts (groups) per step; sequences per step = prompts_per_step * rollout.n")
     ppo_epochs: int = cfg_field(1, "passes over each rollout batch")
     mini_batches: int = cfg_field(1, "optimizer updates per epoch; 1 = one update per batch (on-policy)")
@@ -131,6 +134,8 @@ class TrainConfig(AdamWConfig):
 
     def __post_init__(self):
         self._check_positive("steps", "prompts_per_step", "ppo_epochs", "mini_batches", "micro_batch_size")
+        if self.time_budget_min < 0:
+            raise ConfigError(f"train.time_budget_min must be >= 0, got {self.time_budget_min}")
         super().__post_init__()
 
 

@@ -114,3 +114,15 @@ def test_validate_probe_prints_the_diagnosis(tmp_path, capsys):
     assert "expected signal rate: 0% of groups (0 of 3)" in out and "likely cause:" in out
     assert not (tmp_path / "run").exists()  # the probe trains nothing and writes no run folder
     assert main(["train", "--config", QUICKSTART, "--probe", "3"]) == 2
+
+
+def test_time_budget_stops_with_a_final_eval_and_checkpoint(tmp_path):
+    # A budget of ~0 minutes: training stops after its first step, which then evaluates and saves.
+    args = ["train", "--config", QUICKSTART, f"output_dir={tmp_path}", *TINY, "train.steps=5", "train.time_budget_min=1e-6",
+            "eval.every=4", "data.eval=arithmetic:heldout", "data.eval_limit=2", "eval.max_new_tokens=4",
+            "log.progress=false", "signal.warn_after=0"]
+    assert main(args) == 0
+    rows = read_jsonl_records(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [0, 1]
+    assert "eval/pass@1" in rows[1] and "eval/no_answer" in rows[1] and "eval/truncated" in rows[1]
+    assert (tmp_path / "checkpoints" / "step_000001").is_dir()
