@@ -12,6 +12,9 @@ import os
 import sys
 import time
 
+from rl_reason.verifiers.extract import ANSWER_FORMATS
+
+
 def register(subparsers) -> None:
     from rl_reason.cli.verify_code import add_code_parser
 
@@ -50,6 +53,13 @@ def _register_math(kinds) -> None:
     batch.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="symbolic-check worker processes (default: CPU count, %(default)s)")
     p.add_argument("--timeout", type=float, default=5.0, help="hard wall-clock limit per symbolic check, seconds (default: %(default)s)")
     p.add_argument("--rel-tol", type=float, default=None, help="accept numeric answers within this relative tolerance (default: exact)")
+    p.add_argument(
+        "--answer-format",
+        choices=ANSWER_FORMATS,
+        default=ANSWER_FORMATS[0],
+        help="full: the whole extraction chain (box, answer phrase, final math, last number); "
+        "strict: committed answers only (default: %(default)s)",
+    )
     p.set_defaults(func=run_math, parser=p)
 
 
@@ -71,12 +81,12 @@ def run_math(args) -> int:
 def _run_single(args) -> int:
     from rl_reason.verifiers import verify_math
 
-    r = verify_math(args.response, args.gold, timeout=args.timeout, rel_tol=args.rel_tol)
+    r = verify_math(args.response, args.gold, timeout=args.timeout, rel_tol=args.rel_tol, answer_format=args.answer_format)
     if args.json:
         print(json.dumps(r.to_dict(), ensure_ascii=False))
     else:
         print(f"{r.status}  (score {r.score:g})")
-        print(f"extracted: {r.extracted if r.extracted is not None else '-'}")
+        print(f"extracted: {r.extracted if r.extracted is not None else '-'}" + (f"  (by {r.extracted_by})" if r.extracted_by else ""))
         print(f"reason:    {r.reason}")
     return 0
 
@@ -119,7 +129,7 @@ def _run_file(args) -> int:
 
     start = time.perf_counter()
     with tqdm(total=len(good), desc="verifying", unit="pair", file=sys.stderr, disable=None) as bar:
-        with MathVerifier(workers=args.workers, timeout=args.timeout, rel_tol=args.rel_tol) as v:
+        with MathVerifier(workers=args.workers, timeout=args.timeout, rel_tol=args.rel_tol, answer_format=args.answer_format) as v:
             results = v.verify_batch(
                 [items[i][2] for i in good], [items[i][3] for i in good], on_result=lambda _i, _r: bar.update(1)
             )

@@ -145,7 +145,7 @@ class GRPOTrainer:
         self.carried: list[Group] = []  # surplus valid groups from dynamic sampling
         self.reward_fn = reward_fn or VerifierReward(
             cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
-            cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox)
+            cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox, cfg.reward.answer_format)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
         self.timers = PhaseTimers()
         self.signal_monitor = SignalMonitor(cfg.signal.warn_after, cfg.signal.min_groups_with_variance)

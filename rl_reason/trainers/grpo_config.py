@@ -63,6 +63,9 @@ class RewardConfig:
     format_pattern: Literal["boxed", "think_answer"] = cfg_field("boxed", "format the format reward checks")
     verifier_timeout: float = cfg_field(5.0, "seconds per answer before the math/code verifier reports 'timeout'")
     verifier_workers: int = cfg_field(2, "math verifier worker processes")
+    answer_format: Literal["full", "strict"] = cfg_field(
+        "full", "math answers read by the full extraction chain, or 'strict': committed answers only (box, answer phrase)"
+    )
     sandbox: Literal["process", "docker"] = cfg_field("process", "code sandbox backend")
 
 

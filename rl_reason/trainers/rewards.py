@@ -37,7 +37,8 @@ class VerifierReward:
     """
 
     def __init__(self, math_weight: float = 1.0, code_weight: float = 1.0, format_weight: float = 0.0,
-                 format_pattern: str = "boxed", timeout: float = 5.0, workers: int = 2, sandbox: str = "process"):
+                 format_pattern: str = "boxed", timeout: float = 5.0, workers: int = 2, sandbox: str = "process",
+                 answer_format: str = "full"):
         self.math_weight = math_weight
         self.code_weight = code_weight
         self.format_weight = format_weight
@@ -45,6 +46,7 @@ class VerifierReward:
         self.timeout = timeout
         self.workers = workers
         self.sandbox_kind = sandbox
+        self.answer_format = answer_format
         self._math = None
         self._sandbox = None
 
@@ -52,7 +54,7 @@ class VerifierReward:
         if self._math is None:
             from rl_reason.verifiers import MathVerifier
 
-            self._math = MathVerifier(workers=self.workers, timeout=self.timeout)
+            self._math = MathVerifier(workers=self.workers, timeout=self.timeout, answer_format=self.answer_format)
             self._math.__enter__()
         return self._math
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Callable, Literal, Sequence
 
-from rl_reason.verifiers.extract import extract_answer, extract_gold
+from rl_reason.verifiers.extract import ANSWER_FORMATS, AnswerFormat, extract_answer, extract_gold
 from rl_reason.verifiers.fastpath import fast_compare, normalize_latex
 from rl_reason.verifiers.pool import WorkerDied, WorkerPool, WorkerTimeout
 
@@ -27,21 +27,28 @@ STATUSES: tuple[str, ...] = ("correct", "wrong", "no_answer", "invalid_gold", "t
 @dataclass(frozen=True)
 class MathResult:
     """The grade of one response. ``score`` is 1.0 or 0.0; ``timeout``/``error``/``invalid_gold``
-    are not answers judged wrong, and reward shapes report them as ``None``."""
+    are not answers judged wrong, and reward shapes report them as ``None``. ``extracted_by``
+    names the extraction rule that found the answer (``extract.RULES``), ``None`` without one."""
 
     correct: bool
     score: float
     status: Status
     extracted: str | None
     reason: str
+    extracted_by: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _result(status: Status, extracted: str | None, reason: str) -> MathResult:
+def _result(status: Status, extracted: str | None, reason: str, extracted_by: str | None = None) -> MathResult:
     ok = status == "correct"
-    return MathResult(ok, 1.0 if ok else 0.0, status, extracted, reason)
+    return MathResult(ok, 1.0 if ok else 0.0, status, extracted, reason, extracted_by if extracted is not None else None)
+
+
+def check_answer_format(answer_format: str) -> None:
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}, got {answer_format!r}")
 
 
 _ASSIGNMENT_PREFIX_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=[^=]*$)")
@@ -77,12 +84,23 @@ class MathVerifier:
 
     ``workers`` bounds the concurrent symbolic comparisons (and worker processes);
     ``timeout`` is the hard wall-clock bound in seconds for one comparison;
-    ``rel_tol`` (off by default) accepts numeric answers within that relative tolerance.
+    ``rel_tol`` (off by default) accepts numeric answers within that relative tolerance;
+    ``answer_format`` is ``"full"`` (the whole extraction chain, the default) or ``"strict"``
+    (committed answers only); see ``rl_reason.verifiers.extract``.
     """
 
-    def __init__(self, workers: int = 4, timeout: float = 5.0, rel_tol: float | None = None, cache_size: int = 8192):
+    def __init__(
+        self,
+        workers: int = 4,
+        timeout: float = 5.0,
+        rel_tol: float | None = None,
+        cache_size: int = 8192,
+        answer_format: AnswerFormat = "full",
+    ):
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        check_answer_format(answer_format)
+        self.answer_format = answer_format
         self.workers = workers
         self.timeout = timeout
         self.rel_tol = rel_tol
@@ -93,7 +111,9 @@ class MathVerifier:
         self._owner_pid = os.getpid()
 
     # -- stages -------------------------------------------------------------------------
-    def _prepare(self, response: str, gold: str, rel_tol: float | None) -> MathResult | tuple[str | None, _Pending]:
+    def _prepare(
+        self, response: str, gold: str, rel_tol: float | None, answer_format: AnswerFormat
+    ) -> MathResult | tuple[tuple[str, str], _Pending]:
         """A final result when extraction or the fast path decides, else the pending work."""
         if not isinstance(gold, str) or not gold.strip():
             return _result("invalid_gold", None, f"gold answer is empty or not text: {gold!r}")
@@ -102,27 +122,28 @@ class MathVerifier:
         gold_ans = extract_gold(gold)
         if not gold_ans:
             return _result("invalid_gold", None, f"no answer in gold {gold!r}")
-        ex = extract_answer(response)
+        ex = extract_answer(response, answer_format)
         if ex.answer is None:
             return _result("no_answer", None, ex.how)
         pred = ex.answer
+        found = (ex.answer, ex.how)
         if ex.parts:
             parts = [_ASSIGNMENT_PREFIX_RE.sub("", p) for p in ex.parts]
             if _gold_is_multi(gold_ans):
                 # "\boxed{2} and \boxed{3}" lists one answer's elements; "\boxed{2, 3} or
                 # \boxed{2, 4}" hedges between whole answers.
                 if any(_top_level_commas(p) for p in parts) and len({normalize_latex(p) for p in parts}) > 1:
-                    return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers")
+                    return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers", ex.how)
                 pred = ", ".join(parts)
             elif len({normalize_latex(p) for p in parts}) > 1:
-                return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers")
+                return _result("wrong", ex.answer, f"hedged between {len(parts)} candidate answers", ex.how)
             else:
                 pred = parts[0]
         fast = fast_compare(pred, gold_ans, rel_tol)
         if fast is not None:
             ok, reason = fast
-            return _result("correct" if ok else "wrong", ex.answer, reason)
-        return ex.answer, _Pending(pred, gold_ans, rel_tol)
+            return _result("correct" if ok else "wrong", ex.answer, reason, ex.how)
+        return found, _Pending(pred, gold_ans, rel_tol)
 
     def _symbolic(self, pending: _Pending, timeout: float) -> tuple[str, str]:
         if os.getpid() != self._owner_pid:  # forked: another thread may have held the lock
@@ -147,32 +168,39 @@ class MathVerifier:
         return outcome
 
     # -- public -------------------------------------------------------------------------
-    def _grade(self, response: str, gold: str, timeout: float, rel_tol: float | None) -> MathResult:
-        prepared = self._prepare(response, gold, rel_tol)
+    def _grade(
+        self, response: str, gold: str, timeout: float, rel_tol: float | None, answer_format: AnswerFormat
+    ) -> MathResult:
+        prepared = self._prepare(response, gold, rel_tol, answer_format)
         if isinstance(prepared, MathResult):
             return prepared
-        extracted, pending = prepared
+        (extracted, how), pending = prepared
         status, reason = self._symbolic(pending, timeout)
-        return _result(status, extracted, reason)  # type: ignore[arg-type]
+        return _result(status, extracted, reason, how)  # type: ignore[arg-type]
 
-    def verify(self, response: str, gold: str) -> MathResult:
-        """Grade one response; thread-safe."""
-        return self._grade(response, gold, self.timeout, self.rel_tol)
+    def verify(self, response: str, gold: str, answer_format: AnswerFormat | None = None) -> MathResult:
+        """Grade one response (``answer_format`` defaults to the verifier's); thread-safe."""
+        answer_format = answer_format or self.answer_format
+        check_answer_format(answer_format)
+        return self._grade(response, gold, self.timeout, self.rel_tol, answer_format)
 
     def verify_batch(
         self,
         responses: Sequence[str],
         golds: Sequence[str],
         on_result: Callable[[int, MathResult], None] | None = None,
+        answer_format: AnswerFormat | None = None,
     ) -> list[MathResult]:
         """Grade pairs in input order, ``workers`` symbolic comparisons at a time;
         ``on_result(index, result)`` is called as each one finishes (for progress bars)."""
         if len(responses) != len(golds):
             raise ValueError(f"{len(responses)} responses but {len(golds)} golds")
+        answer_format = answer_format or self.answer_format
+        check_answer_format(answer_format)
         results: list[MathResult | None] = [None] * len(responses)
-        groups: dict[tuple, list[tuple[int, str | None, _Pending]]] = {}
+        groups: dict[tuple, list[tuple[int, tuple[str, str], _Pending]]] = {}
         for i, (resp, gold) in enumerate(zip(responses, golds)):
-            prepared = self._prepare(resp, gold, self.rel_tol)
+            prepared = self._prepare(resp, gold, self.rel_tol, answer_format)
             if isinstance(prepared, MathResult):
                 results[i] = prepared
                 if on_result:
@@ -180,10 +208,10 @@ class MathVerifier:
             else:
                 groups.setdefault(prepared[1].key, []).append((i, *prepared))
 
-        def run(group: list[tuple[int, str | None, _Pending]]) -> None:
+        def run(group: list[tuple[int, tuple[str, str], _Pending]]) -> None:
             status, reason = self._symbolic(group[0][2], self.timeout)
-            for i, extracted, _ in group:
-                results[i] = _result(status, extracted, reason)  # type: ignore[arg-type]
+            for i, (extracted, how), _ in group:
+                results[i] = _result(status, extracted, reason, how)  # type: ignore[arg-type]
                 if on_result:
                     on_result(i, results[i])
 
@@ -228,14 +256,19 @@ def _forget_default_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_default_in_child)
 
 
-def verify_math(response: str, gold: str, timeout: float = 5.0, rel_tol: float | None = None) -> MathResult:
+def verify_math(
+    response: str, gold: str, timeout: float = 5.0, rel_tol: float | None = None, answer_format: AnswerFormat = "full"
+) -> MathResult:
     """Grade ``response`` against ``gold``; see ``MathResult``. Safe from any thread, asyncio
     (``asyncio.to_thread``), process pools and DataLoader workers; the symbolic comparison is
     bounded by ``timeout`` seconds of wall clock, enforced by killing a worker process.
+    ``answer_format``: ``"full"`` reads the answer by the whole extraction chain, ``"strict"``
+    only committed answers (``rl_reason.verifiers.extract``).
 
     >>> verify_math(r"so the answer is $\\boxed{\\frac{1}{2}}$", "0.5").status
     'correct'
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-    return _default_verifier()._grade(response, gold, timeout, rel_tol)
+    check_answer_format(answer_format)
+    return _default_verifier()._grade(response, gold, timeout, rel_tol, answer_format)

@@ -4,13 +4,17 @@
   conversational completions; ``None`` (TRL skips it) when the gold is unusable or the check
   timed out or failed, so those never look like a wrong answer.
 - verl: ``compute_score(data_source, solution_str, ground_truth, extra_info=None)`` -> dict
-  with ``score`` plus ``acc``, ``pred`` and ``status`` (verl logs the extra keys).
+  with ``score`` plus ``acc``, ``pred``, ``extracted_by`` and ``status`` (verl logs the extra keys).
+
+Both take ``answer_format`` (``"full"`` by default, or ``"strict"``: committed answers only; bind
+it with ``functools.partial`` for TRL, or verl's ``reward_kwargs``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+from rl_reason.verifiers.extract import AnswerFormat
 from rl_reason.verifiers.math_verifier import MathResult, MathVerifier, _default_verifier
 
 _NO_REWARD = ("invalid_gold", "timeout", "error")
@@ -36,11 +40,16 @@ def reward_from_result(result: MathResult) -> float | None:
 
 
 def math_accuracy_reward(
-    completions: Sequence[Any], answer: Sequence[str] | None = None, verifier: MathVerifier | None = None, **kwargs
+    completions: Sequence[Any],
+    answer: Sequence[str] | None = None,
+    verifier: MathVerifier | None = None,
+    answer_format: AnswerFormat | None = None,
+    **kwargs,
 ) -> list[float | None]:
     """TRL reward function: 1.0 for a correct final answer, 0.0 for wrong or missing, None
     when the sample cannot be judged. The gold column may also be named ``solution``.
-    ``verifier`` (e.g. bound with ``functools.partial``) sets workers, timeout, tolerance.
+    ``verifier`` (e.g. bound with ``functools.partial``) sets workers, timeout, tolerance;
+    ``answer_format`` overrides the verifier's (``"full"`` unless it was built otherwise).
 
     >>> math_accuracy_reward([[{"role": "assistant", "content": "$\\\\boxed{4}$"}]], answer=["4"])
     [1.0]
@@ -48,12 +57,20 @@ def math_accuracy_reward(
     golds = answer if answer is not None else kwargs.get("solution")
     if golds is None:
         raise ValueError("math_accuracy_reward needs the gold answers as `answer=` (or `solution=`)")
-    results = (verifier or _default_verifier()).verify_batch([completion_text(c) for c in completions], list(golds))
+    results = (verifier or _default_verifier()).verify_batch(
+        [completion_text(c) for c in completions], list(golds), answer_format=answer_format
+    )
     return [reward_from_result(r) for r in results]
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None) -> dict:
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: str,
+    extra_info: dict | None = None,
+    answer_format: AnswerFormat = "full",
+) -> dict:
     """verl custom reward function. A timeout scores 0.0 (verl needs a number) but is visible
     as ``status``."""
-    r = _default_verifier().verify(solution_str, ground_truth)
-    return {"score": r.score, "acc": r.correct, "pred": r.extracted or "", "status": r.status}
+    r = _default_verifier().verify(solution_str, ground_truth, answer_format=answer_format)
+    return {"score": r.score, "acc": r.correct, "pred": r.extracted or "", "extracted_by": r.extracted_by or "", "status": r.status}

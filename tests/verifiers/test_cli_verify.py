@@ -17,6 +17,13 @@ def test_single_pair_readme_quickstart(capsys):
 def test_single_pair_json(capsys):
     assert main(["verify", "math", "--response", "I think 0.33", "--gold", "1/3", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
+    assert r["status"] == "wrong" and r["extracted"] == "0.33" and r["extracted_by"] == "last_number"
+
+
+def test_strict_answer_format_flag(capsys):
+    argv = ["verify", "math", "--response", "I think 0.33", "--gold", "1/3", "--json", "--answer-format", "strict"]
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
     assert r["status"] == "no_answer" and r["correct"] is False and r["extracted"] is None
 
 

@@ -50,7 +50,8 @@ def test_trl_reward_plain_and_conversational():
     golds = ["0.5", "(x-1)(x+1)", "7", ""]
     # TRL passes prompts, completion_ids, other dataset columns and trainer_state as kwargs.
     rewards = math_accuracy_reward(completions, answer=golds, prompts=["p"] * 4, completion_ids=[[1]] * 4, trainer_state=None)
-    assert rewards == [1.0, 1.0, 0.0, None]
+    assert rewards == [1.0, 1.0, 1.0, None]
+    assert math_accuracy_reward(completions, answer=golds, answer_format="strict") == [1.0, 1.0, 0.0, None]
     assert math_accuracy_reward(["$\\boxed{2}$"], solution=["2"]) == [1.0]
     assert format_reward(completions) == [1.0, 1.0, 0.0, 1.0]
 
@@ -63,8 +64,13 @@ def test_trl_reward_timeout_is_none_not_zero():
 
 def test_verl_compute_score():
     right = compute_score("lighteval/MATH", "Thus $\\boxed{\\dfrac{2}{4}}$.", "\\frac12")
-    assert right == {"score": 1.0, "acc": True, "pred": "\\dfrac{2}{4}", "status": "correct"}
+    assert right == {"score": 1.0, "acc": True, "pred": "\\dfrac{2}{4}", "extracted_by": "boxed", "status": "correct"}
     wrong = compute_score("openai/gsm8k", "#### 71", "72", extra_info={"split": "test"})
-    assert wrong == {"score": 0.0, "acc": False, "pred": "71", "status": "wrong"}
+    assert wrong == {"score": 0.0, "acc": False, "pred": "71", "extracted_by": "gsm8k", "status": "wrong"}
     missing = compute_score("openai/gsm8k", "no idea", "72")
     assert missing["status"] == "no_answer" and missing["score"] == 0.0
+
+
+def test_verl_compute_score_strict_format():
+    assert compute_score("openai/gsm8k", "So she pays 72 dollars.", "72")["extracted_by"] == "last_number"
+    assert compute_score("openai/gsm8k", "So she pays 72 dollars.", "72", answer_format="strict")["status"] == "no_answer"

@@ -176,10 +176,26 @@ def test_grading_rule(response, gold, expected):
         "",
     ],
 )
-def test_no_committed_answer_is_no_answer(response):
-    r = grade(response, "35")
+def test_no_committed_answer_is_no_answer_when_strict(response):
+    r = verify_math(response, "35", timeout=20.0, answer_format="strict")
     assert r.status == "no_answer", r
-    assert r.extracted is None and r.score == 0.0 and not r.correct
+    assert r.extracted is None and r.extracted_by is None and r.score == 0.0 and not r.correct
+
+
+@pytest.mark.parametrize(
+    "response,status,by",
+    [
+        ("We compute 2+3=5 and then 5*7=35, so it is 35", "correct", "last_number"),
+        ("I am not sure how to solve this.", "no_answer", None),
+        ("The answer is", "no_answer", None),
+        ("$\\boxed{}$", "no_answer", None),
+        ("<think>the answer is \\boxed{35}</think>\nI could not finish.", "no_answer", None),
+        ("", "no_answer", None),
+    ],
+)
+def test_full_chain_reads_the_final_statement(response, status, by):
+    r = grade(response, "35")
+    assert (r.status, r.extracted_by) == (status, by), r
 
 
 @pytest.mark.parametrize("gold", ["", "   ", None])
