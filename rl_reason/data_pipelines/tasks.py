@@ -16,6 +16,7 @@ import hashlib
 import random
 from collections.abc import Callable
 
+from rl_reason.data_pipelines.arithmetic import draw_distinct
 from rl_reason.data_pipelines.schema import Example
 
 # A family draws (key, prompt, answer, level) from a seeded generator; the key decides the split.
@@ -158,24 +159,20 @@ def make_tasks(family: str, n: int, split: str = "train", seed: int = 0) -> list
 
 def _draw(family: str, n: int, split: str, seed: int) -> list[Example]:
     rng = random.Random(f"tasks-{family}-{seed}-{split}")
-    seen: set[tuple] = set()
-    out: list[Example] = []
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 200 * n + 1000:
-            raise ValueError(f"cannot draw {n} distinct {split} problems of task family {family!r}")
-        key, prompt, answer, level = FAMILIES[family](rng)
-        if key in seen or split_of(family, key) != split:
-            continue
-        seen.add(key)
-        out.append(
-            Example(
-                id=f"{family}-{split}-{len(out)}",
-                prompt=prompt,
-                answer=str(answer),
-                source=f"tasks:{family}",
-                metadata={"subject": family, "level": level},
-            )
+    # A problem's key determines its text and answer, so distinct draws are distinct problems.
+    problems = draw_distinct(
+        lambda: FAMILIES[family](rng),
+        lambda p: split_of(family, p[0]) == split,
+        n,
+        f"{split} problems of task family {family!r}",
+    )
+    return [
+        Example(
+            id=f"{family}-{split}-{i}",
+            prompt=prompt,
+            answer=str(answer),
+            source=f"tasks:{family}",
+            metadata={"subject": family, "level": level},
         )
-    return out
+        for i, (_, prompt, answer, level) in enumerate(problems)
+    ]
