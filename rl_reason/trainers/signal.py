@@ -7,6 +7,7 @@ warning, and ``rl-reason train --validate --probe N`` before a run, all call ``s
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -131,30 +132,28 @@ def diagnose(stats: SignalStats, max_new_tokens: int, n: int) -> list[str]:
 
 
 class SignalMonitor:
-    """Counts consecutive steps with nearly no signal; returns a warning once, after ``patience``."""
+    """Watches the last ``patience`` steps; once their pooled share of groups with signal is at
+    most ``min_signal``, returns a warning (once). Pooled, not per step: with a few groups per
+    step, one lucky group every few steps must not hide a run that is barely learning."""
 
     def __init__(self, patience: int, min_signal: float = DEFAULT_MIN_SIGNAL):
         self.patience = patience
         self.min_signal = min_signal
-        self.quiet_steps = 0
         self.warned = False
-        self._pooled: list[SignalStats] = []
+        self._window: deque[SignalStats] = deque(maxlen=max(patience, 1))
 
     def update(self, stats: SignalStats, max_new_tokens: int, n: int) -> str | None:
         if self.warned or self.patience <= 0:
             return None
-        if stats.signal_frac > self.min_signal:
-            self.quiet_steps, self._pooled = 0, []
+        self._window.append(stats)
+        if len(self._window) < self.patience:
             return None
-        self.quiet_steps += 1
-        self._pooled.append(stats)
-        if self.quiet_steps < self.patience:
+        pooled = SignalStats(*(sum(getattr(s, f) for s in self._window) for f in SignalStats.__dataclass_fields__))
+        if pooled.signal_frac > self.min_signal:
             return None
         self.warned = True
-        pooled = SignalStats(*(sum(getattr(s, f) for s in self._pooled) for f in SignalStats.__dataclass_fields__))
         head = (
-            f"WARNING: no learning signal in {self.quiet_steps} steps in a row (at most "
-            f"{100 * self.min_signal:.0f}% of groups had rewards that differ each step); "
-            "the policy is barely being updated."
+            f"WARNING: almost no learning signal in the last {self.patience} steps (at most "
+            f"{100 * self.min_signal:.0f}% of groups had rewards that differ); the policy is barely being updated."
         )
         return "\n".join([head, *(f"  {line}" for line in diagnose(pooled, max_new_tokens, n))])

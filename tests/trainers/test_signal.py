@@ -52,17 +52,25 @@ def test_diagnosis_names_the_measured_causes():
     assert "too easy" in easy
 
 
-def test_monitor_warns_once_after_patience_and_resets_on_signal():
+def test_monitor_pools_its_window_and_warns_once():
     quiet = signal_stats([outcome([0] * 4, ["wrong"] * 4)] * 4)
     busy = signal_stats([outcome([1, 0, 0, 0], ["correct", "wrong", "wrong", "wrong"])] * 4)
+    # one group of 6 with signal in a step is 17%, but 1 in 18 (6%) over three steps
+    sparse = signal_stats(
+        [outcome([1, 0, 0, 0], ["correct", "wrong", "wrong", "wrong"])] + [outcome([0] * 4, ["wrong"] * 4)] * 5
+    )
     mon = SignalMonitor(patience=2)
-    assert mon.update(quiet, 64, 4) is None
-    assert mon.update(busy, 64, 4) is None  # a step with signal restarts the count
-    assert mon.update(quiet, 64, 4) is None
+    assert mon.update(quiet, 64, 4) is None  # the window is not full yet
+    assert mon.update(busy, 64, 4) is None  # 4 of 8 groups in the window have signal
+    assert mon.update(quiet, 64, 4) is None  # still 4 of 8
     msg = mon.update(quiet, 64, 4)
-    assert msg.startswith("WARNING: no learning signal in 2 steps") and "0 of 8 groups" in msg
+    assert msg.startswith("WARNING: almost no learning signal in the last 2 steps") and "0 of 8 groups" in msg
     assert mon.update(quiet, 64, 4) is None  # once
     assert SignalMonitor(patience=0).update(quiet, 64, 4) is None
+    mon = SignalMonitor(patience=3)
+    quiet6 = signal_stats([outcome([0] * 4, ["wrong"] * 4)] * 6)
+    assert [mon.update(s, 64, 4) is None for s in (sparse, quiet6, quiet6)] == [True, True, False]
+    assert SignalMonitor(patience=1).update(sparse, 64, 4) is None  # 1 of 6 = 17% > 10%
 
 
 QUICKSTART = str(Path(__file__).resolve().parents[2] / "recipes" / "quickstart.yaml")
@@ -102,7 +110,7 @@ def test_run_that_cannot_learn_warns_in_its_first_steps(tmp_path, capsys):
     ]
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert err.count("WARNING: no learning signal in 2 steps") == 1
+    assert err.count("WARNING: almost no learning signal in the last 2 steps") == 1
     assert "likely cause:" in err and "were cut at rollout.max_new_tokens=6" in err
     rows = read_jsonl_records(tmp_path / "metrics.jsonl")
     assert [r["signal/groups_with_variance"] for r in rows if r["step"] > 0] == [0.0, 0.0, 0.0]
