@@ -171,9 +171,10 @@ class LogConfig:
 
 @dataclass
 class SignalConfig:
-    warn_after: int = cfg_field(3, "warn once, with likely causes, after this many steps in a row with nearly no learning signal (0 = never)")
+    warn_after: int = cfg_field(
+        3, "warn once, with likely causes, when the last N steps together have nearly no learning signal (0 = never)")
     min_groups_with_variance: float = cfg_field(
-        0.1, "a step has nearly no signal when at most this share of its groups have rewards that differ")
+        0.1, "steps have nearly no signal when at most this share of their groups have rewards that differ")
 
     def __post_init__(self):
         if self.warn_after < 0 or not 0 <= self.min_groups_with_variance < 1:
