@@ -51,7 +51,13 @@ from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
 from rl_reason.trainers.grpo_config import GRPOConfig
 from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward
-from rl_reason.trainers.signal import GroupOutcome, SignalMonitor, SignalStats, diagnose, signal_stats
+from rl_reason.trainers.signal import (
+    GroupOutcome,
+    SignalMonitor,
+    SignalStats,
+    diagnose,
+    signal_stats,
+)
 
 
 @dataclass
@@ -525,10 +531,10 @@ def probe(cfg: GRPOConfig, num_prompts: int) -> list[str]:
             close = getattr(trainer.reward_fn, "close", None)
             if close is not None:
                 close()
-    return [f"probe: {num_prompts} prompts x {cfg.rollout.n} samples of {cfg.data.train} "
-            f"(temperature {cfg.rollout.temperature}, max_new_tokens {cfg.rollout.max_new_tokens})",
-            f"expected signal rate: {100 * stats.signal_frac:.0f}% of groups ({stats.groups_with_signal} of {stats.groups})",
-            *diagnose(stats, cfg.rollout.max_new_tokens, cfg.rollout.n)]
+    what = (f"probe: {num_prompts} prompts x {cfg.rollout.n} samples of {cfg.data.train} "
+            f"(temperature {cfg.rollout.temperature}, max_new_tokens {cfg.rollout.max_new_tokens})")
+    rate = f"expected signal rate: {100 * stats.signal_frac:.0f}% of groups ({stats.groups_with_signal} of {stats.groups})"
+    return [what, rate, *diagnose(stats, cfg.rollout.max_new_tokens, cfg.rollout.n)]
 
 
 def _seed_everything(seed: int) -> None:
