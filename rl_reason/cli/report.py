@@ -1,5 +1,7 @@
-"""``rl-reason report RUN_DIR``: PNG curves of a run's metrics.jsonl (reward, accuracy, length,
-KL, entropy, clip fraction, eval) next to the metrics, plus a one-line summary."""
+"""``rl-reason report RUN_DIR``: PNG curves of a run's metrics.jsonl (reward, accuracy, learning
+signal, length, KL, entropy, clip fraction, eval) next to the metrics, and a table of the held-out
+evals: accuracy under every grader the eval logged (full chain and strict, when both are there)
+beside the share of answers with nothing to grade, so a gain that is only the answer format shows."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from rl_reason.cli.checks import UserError
 PANELS: list[tuple[str, list[str]]] = [
     ("reward", ["reward/mean"]),
     ("train accuracy", ["reward/accuracy"]),
+    ("learning signal", ["signal/groups_with_variance", "signal/samples_with_reward"]),
     ("held-out eval", []),  # filled with every eval/* metric found, except those drawn apart
     ("held-out response tokens", ["eval/mean_tokens"]),  # tens of tokens: would flatten 0-1 rates
     ("verifier statuses (train)", []),  # every verifier/<status> share found
@@ -87,6 +90,67 @@ def draw(run_dir: Path, out: Path, series: dict[str, list[tuple[int, float]]]) -
     return [t for t, _ in panels]
 
 
+def eval_table(series: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """Rows of the held-out eval per eval step: accuracy columns (every ``eval/pass@k`` and any
+    strict-grader counterpart) first, then the no-answer and truncated shares, then the rest."""
+    names = [k for k in series if k.startswith("eval/")]
+    if not names:
+        return []
+
+    def order(name: str) -> tuple[int, str]:
+        short = name.removeprefix("eval/")
+        rank = 0 if "pass@" in short else 1 if "no_answer" in short else 2 if "truncated" in short else 3
+        return rank, short
+
+    names.sort(key=order)
+    values = {name: dict(series[name]) for name in names}
+    steps = sorted({s for name in names for s in values[name]})
+    header = ["step", *(n.removeprefix("eval/") for n in names)]
+    rows = [[str(step), *(f"{values[n][step]:.3f}" if step in values[n] else "-" for n in names)] for step in steps]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in [header, *rows]]
+
+
+def regrade_evals(run_dir: Path, workers: int = 1) -> dict[int, dict[str, float]]:
+    """Grade each saved held-out eval (``RUN_DIR/eval/step_N/samples.jsonl``) again under both
+    answer formats: ``full`` (the extraction chain) and ``strict`` (committed answers only).
+
+    Per step: ``pass@1`` and ``no_answer`` share under each (means over all samples; with one
+    greedy sample per problem these are pass@1). The gold answers come from the run's
+    ``config.yaml`` (``data.eval``, ``data.eval_limit``, ``data.data_dir``), so a run evaluated
+    with an older grader can be read with today's.
+    """
+    import yaml
+
+    from rl_reason.data_pipelines import load_dataset
+    from rl_reason.eval.harness import read_samples
+    from rl_reason.verifiers import MathVerifier
+
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} not found: --regrade needs the run's resolved config")
+    data = (yaml.safe_load(config_path.read_text()) or {}).get("data", {})
+    if not data.get("eval"):
+        raise ValueError(f"{config_path}: data.eval is empty, the run has no held-out eval to regrade")
+    gold = {ex.id: ex.answer for ex in load_dataset(data["eval"], data_dir=data.get("data_dir") or None,
+                                                    limit=data.get("eval_limit") or None)}
+    out: dict[int, dict[str, float]] = {}
+    with MathVerifier(workers=workers) as verifier:
+        for folder in sorted((run_dir / "eval").glob("step_*")):
+            records = [r for r in read_samples(folder / "samples.jsonl") if gold.get(r["id"]) is not None]
+            if not records:
+                continue
+            row: dict[str, float] = {}
+            for fmt in ("full", "strict"):
+                results = verifier.verify_batch([r["text"] for r in records], [gold[r["id"]] for r in records],
+                                                answer_format=fmt)
+                row[f"{fmt}/pass@1"] = sum(x.correct for x in results) / len(results)
+                row[f"{fmt}/no_answer"] = sum(x.status == "no_answer" for x in results) / len(results)
+            row["truncated"] = sum(r.get("finish_reason") == "length" for r in records) / len(records)
+            out[int(folder.name.removeprefix("step_"))] = row
+    return out
+
+
 def handle(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -98,10 +162,25 @@ def handle(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     print(f"wrote {out} ({', '.join(titles)})")
-    for name in [k for k in series if k.startswith("eval/") and not k.startswith("eval/status/")] + ["reward/mean"]:
+    table = eval_table(series)
+    if table:
+        print("held-out eval per step (accuracy by grader; no_answer = share with nothing to grade):")
+        print("\n".join(f"  {line}" for line in table))
+    for name in [k for k in series if k.startswith("eval/") and not k.startswith("eval/status/")] + [
+        "reward/mean", "signal/groups_with_variance"]:
         if name in series:
             (s0, v0), (s1, v1) = series[name][0], series[name][-1]
             print(f"  {name}: {v0:.4f} (step {s0}) -> {v1:.4f} (step {s1})")
+    if args.regrade:
+        try:
+            regraded = regrade_evals(run_dir)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if regraded:
+            print("saved held-out evals graded again under both answer formats:")
+            rows = {f"eval/{k}": [(step, v[k]) for step, v in regraded.items()] for k in next(iter(regraded.values()))}
+            print("\n".join(f"  {line}" for line in eval_table(rows)))
     return 0
 
 
@@ -114,4 +193,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder (the config's output_dir)")
     parser.add_argument("--out", default="", help="PNG path (default RUN_DIR/curves.png)")
+    parser.add_argument("--regrade", action="store_true",
+                        help="also grade the saved held-out eval samples again under both answer formats (full "
+                        "extraction chain and strict committed answers) and print accuracy and no-answer share per step")
     parser.set_defaults(func=handle)

@@ -101,6 +101,8 @@ def handle(args: argparse.Namespace) -> int:
     from rl_reason.trainers import TRAINERS
     from rl_reason.trainers.common.run_config import check_resume_config
 
+    if args.probe and not args.validate:
+        raise checks.UserError("--probe goes with --validate (it samples, then exits without training)")
     name, cfg = load_train_config(args.config, args.overrides)
     _check_run_inputs(cfg)
     for key, (old, new) in check_resume_config(to_dict(cfg), args.allow_config_change).items():
@@ -109,6 +111,12 @@ def handle(args: argparse.Namespace) -> int:
         import yaml
 
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+        if args.probe:
+            if name != "grpo":
+                raise checks.UserError(f"--probe measures group reward variance, which only the grpo trainer uses (got {name})")
+            from rl_reason.trainers.grpo import probe
+
+            print("\n".join(probe(cfg, args.probe)))
         return 0
     run_dir = _resolve(TRAINERS[name][1])(cfg)
     from rl_reason.distributed.setup import is_main
@@ -134,5 +142,8 @@ def register(subparsers) -> None:
     parser.add_argument("--allow-config-change", type=_key_list, default=[], metavar="KEY[,KEY]",
                         help="continue an existing run although these dotted keys (or whole sections) changed, "
                         "e.g. train.steps; any other change is refused")
+    parser.add_argument("--probe", type=checks.non_negative_int, default=0, metavar="N",
+                        help="with --validate: sample N training prompts with the recipe's settings, score them, and "
+                        "print the expected learning-signal rate and its likely causes (loads the model)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.lr=1e-5 rollout.n=4")
     parser.set_defaults(func=handle)

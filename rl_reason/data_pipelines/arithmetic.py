@@ -10,10 +10,13 @@ signal; multiplication and larger operands are options.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 from rl_reason.data_pipelines.schema import Example
 
 OPERATIONS = ("+", "-", "*")
+K = TypeVar("K", bound=Hashable)
 
 
 def _problem(rng: random.Random, max_operand: int, operations: tuple[str, ...]) -> tuple[int, str, int]:
@@ -41,18 +44,14 @@ def make_arithmetic(
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}; choose from {OPERATIONS}")
     rng = random.Random(f"arithmetic-{seed}-{split}")
-    seen: set[tuple[int, str, int]] = set()
+    keys = draw_distinct(
+        lambda: _problem(rng, max_operand, tuple(operations)),
+        lambda key: (hash_bucket(key) < 0.2) == (split == "heldout"),
+        n,
+        f"{split} problems with max_operand={max_operand}",
+    )
     out: list[Example] = []
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 100 * n + 1000:
-            raise ValueError(f"cannot draw {n} distinct {split} problems with max_operand={max_operand}")
-        key = _problem(rng, max_operand, tuple(operations))
-        in_heldout = hash_bucket(key) < 0.2
-        if key in seen or in_heldout != (split == "heldout"):
-            continue
-        seen.add(key)
+    for key in keys:
         a, op, b = key
         answer = a + b if op == "+" else a - b if op == "-" else a * b
         out.append(
@@ -64,6 +63,24 @@ def make_arithmetic(
                 metadata={"operation": op},
             )
         )
+    return out
+
+
+def draw_distinct(draw: Callable[[], K], keep: Callable[[K], bool], n: int, what: str) -> list[K]:
+    """``n`` distinct values of ``draw()`` that ``keep`` accepts, in drawing order; a clear error
+    when the space runs out (``what`` names it)."""
+    seen: set[K] = set()
+    out: list[K] = []
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 200 * n + 1000:
+            raise ValueError(f"cannot draw {n} distinct {what}")
+        value = draw()
+        if value in seen or not keep(value):
+            continue
+        seen.add(value)
+        out.append(value)
     return out
 
 

@@ -18,10 +18,12 @@ from typing import Any, Callable, Iterable, Iterator
 from rl_reason.data_pipelines.arithmetic import make_arithmetic
 from rl_reason.data_pipelines.code_tasks import make_code_tasks
 from rl_reason.data_pipelines.schema import Example
+from rl_reason.data_pipelines.tasks import make_tasks
 from rl_reason.io import JsonlError, read_jsonl
 
 DATA_DIR_ENV = "RL_REASON_DATA_DIR"
 PROMPT_KEYS = ("prompt", "problem", "question")
+# Generated sets (``arithmetic``, ``tasks:FAMILY``): problems drawn per split when no limit is given.
 ARITHMETIC_DEFAULT_SIZE = {"train": 1000, "heldout": 200}
 
 
@@ -159,7 +161,7 @@ REGISTRY: dict[str, DatasetSpec] = {
     ]
 }
 
-GENERATED = ("arithmetic", "code_tasks")
+GENERATED = ("arithmetic", "code_tasks", "tasks")
 DATASET_NAMES = (*REGISTRY, *GENERATED)
 
 
@@ -299,7 +301,8 @@ def load_dataset(
     seed: int = 0,
 ) -> list[Example]:
     """Examples of a registered dataset (``DATASET_NAMES``), a generated one
-    (``arithmetic[:train|heldout]``, ``code_tasks[:train|heldout]``), or a JSONL file
+    (``arithmetic[:train|heldout]``, ``code_tasks[:train|heldout]``, ``tasks:FAMILY[:train|heldout]``
+    from ``data_pipelines.tasks``, where ``FAMILY`` may be ``a+b`` or ``all``), or a JSONL file
     (``field_map`` maps its keys; see ``parse_field_map``).
 
     Bad rows (missing answer, wrong types, invalid JSON) raise a ``ValueError`` naming the
@@ -313,6 +316,12 @@ def load_dataset(
         return _convert_all(_iter_file(path), fields, path.stem, limit, errors)
 
     name, _, name_split = name_or_path.partition(":")
+    if name == "tasks":
+        family, _, task_split = name_split.partition(":")
+        if not family:
+            raise ValueError(f"{name_or_path!r}: name a task family, e.g. tasks:word_problems:train or tasks:all:heldout")
+        split = split or task_split or "train"
+        return make_tasks(family, limit or ARITHMETIC_DEFAULT_SIZE.get(split, 0), split=split, seed=seed)
     split = split or name_split or None
     if name == "arithmetic":
         split = split or "train"

@@ -16,6 +16,13 @@ MATH_INSTRUCTION = (
     "like this: The final answer is $\\boxed{42}$."
 )
 
+# A system prompt for small chat models: the answer format, and brevity, so that an answer is
+# committed before the generation budget runs out.
+MATH_SYSTEM = (
+    "You solve math problems. Think in at most three short sentences, then give the final answer "
+    "in \\boxed{}, like this: The final answer is $\\boxed{42}$."
+)
+
 STDIO_INSTRUCTION = (
     "Write a complete Python 3 program that reads from standard input and writes to standard "
     "output. Put the program in one ```python code block."
@@ -41,10 +48,11 @@ def _code_text(example: Example) -> str:
     return f"{FUNCTION_INSTRUCTION}\n\n{example.prompt}"
 
 
-def _chat(text: str, tokenizer: Any) -> str:
+def _chat(text: str, tokenizer: Any, system: str | None = None) -> str:
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
         raise ValueError("chat templates need a tokenizer with a chat template; use a base_* template otherwise")
-    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def user_message(example: Example) -> str:
@@ -54,6 +62,10 @@ def user_message(example: Example) -> str:
 
 def _chat_boxed(example: Example, tokenizer: Any) -> str:
     return _chat(_math_text(example), tokenizer)
+
+
+def _chat_boxed_system(example: Example, tokenizer: Any) -> str:
+    return _chat(example.prompt, tokenizer, system=MATH_SYSTEM)
 
 
 def _base_boxed(example: Example, tokenizer: Any) -> str:
@@ -70,6 +82,7 @@ def _base_code(example: Example, tokenizer: Any) -> str:
 
 TEMPLATES: dict[str, Callable[[Example, Any], str]] = {
     "chat_boxed": _chat_boxed,
+    "chat_boxed_system": _chat_boxed_system,
     "base_boxed": _base_boxed,
     "chat_code": _chat_code,
     "base_code": _base_code,
@@ -80,7 +93,8 @@ def render_prompt(example: Example, template: str, tokenizer: Any = None) -> str
     """The model input for ``example`` under the named template.
 
     ``chat_boxed`` / ``chat_code`` wrap the instruction and problem in the tokenizer's chat
-    template (with the generation prompt); ``base_boxed`` / ``base_code`` are plain text for
+    template (with the generation prompt); ``chat_boxed_system`` puts a short answer-format
+    instruction (``MATH_SYSTEM``) in the system turn and the bare problem in the user turn; ``base_boxed`` / ``base_code`` are plain text for
     base models. ``auto`` picks chat or base by whether the tokenizer has a chat template,
     and boxed or code by the example's task.
     """

@@ -137,3 +137,13 @@ def on_main(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     result = fn(*args, **kwargs) if is_main() else None
     barrier(f"after rank-0 {getattr(fn, '__name__', 'write')}")
     return result
+
+
+def broadcast_flag(flag: bool) -> bool:
+    """Rank 0's ``flag`` on every rank (a decision such as stopping early that all must share)."""
+    if world_size() == 1:
+        return flag
+    box = [flag]
+    with collective("broadcast_object_list(flag)"):
+        dist.broadcast_object_list(box, src=0)
+    return bool(box[0])

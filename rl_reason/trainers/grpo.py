@@ -19,6 +19,7 @@ reference model is loaded then).
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -53,6 +54,13 @@ from rl_reason.trainers.entropy_control import EntropyControl, policy_loss_kwarg
 from rl_reason.trainers.grpo_config import GRPOConfig
 from rl_reason.trainers.reward_shaping import component_metrics, shaped_rewards
 from rl_reason.trainers.rewards import RewardFn, Scored, VerifierReward
+from rl_reason.trainers.signal import (
+    GroupOutcome,
+    SignalMonitor,
+    SignalStats,
+    diagnose,
+    signal_stats,
+)
 
 
 @dataclass
@@ -152,6 +160,7 @@ class GRPOTrainer:
             cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox, cfg.reward.answer_format)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
         self.timers = PhaseTimers()
+        self.signal_monitor = SignalMonitor(cfg.signal.warn_after, cfg.signal.min_groups_with_variance)
         self.step = 0
 
     # ----------------------------------------------------------------- the loop
@@ -166,11 +175,13 @@ class GRPOTrainer:
         try:
             if self.step == 0 and cfg.eval.every:
                 self.metrics.log(0, self.evaluate())
+            budget_end = time.perf_counter() + 60 * cfg.train.time_budget_min
             while self.step < cfg.train.steps:
                 self.step += 1
                 start = time.perf_counter()
                 with self.timers("rollout_and_reward"):
                     groups, stats = self.collect_groups()
+                warning = self.signal_monitor.update(self.signal, self.cfg.rollout.max_new_tokens, self.cfg.rollout.n)
                 batch = self.build_batch(groups)
                 with self.timers("old_logprobs"):
                     old_logprobs, ref_logprobs = self.reference_logprobs(batch)
@@ -181,7 +192,10 @@ class GRPOTrainer:
                     stats.update(self.update_policy(batch, old_logprobs, ref_logprobs, advantages))
                 with self.timers("sync_weights"), self.train_engine.full_weights():
                     self.engine.load_state_from(self.model)
-                if cfg.eval.every and (self.step % cfg.eval.every == 0 or self.step == cfg.train.steps):
+                # Every rank agrees to stop (the clock is rank 0's), so collectives stay in step.
+                last = self.step == cfg.train.steps or (
+                    cfg.train.time_budget_min > 0 and dist.broadcast_flag(time.perf_counter() >= budget_end))
+                if cfg.eval.every and (self.step % cfg.eval.every == 0 or last):
                     with self.timers("eval"):
                         stats.update(self.evaluate())
                 stats.update(self.timers.pop())
@@ -190,11 +204,16 @@ class GRPOTrainer:
                 stats = dist.mean_metrics(stats)  # per-rank figures averaged; tokens/s is then per rank
                 stats.update(self.entropy_control.after_step(stats.get("actor/entropy")))
                 self.metrics.log(self.step, stats)
-                if self.step == cfg.train.steps or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
+                if last or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
                     self.save()
                 bar.set_postfix(reward=f"{stats.get('reward/mean', float('nan')):.3f}",
-                                acc=f"{stats.get('reward/accuracy', float('nan')):.2f}")
+                                acc=f"{stats.get('reward/accuracy', float('nan')):.2f}",
+                                signal=f"{stats.get('signal/groups_with_variance', float('nan')):.2f}")
                 bar.update(1)
+                if warning and main:
+                    tqdm.write(warning, file=sys.stderr)
+                if last:
+                    break
         finally:
             bar.close()
             self.metrics.close()
@@ -230,6 +249,9 @@ class GRPOTrainer:
         stats = self.reward_metrics(drawn)
         stats.update(component_metrics([s for g in drawn for s in g.scored]))
         stats.update(curriculum_metrics(cfg, self.pass_rates, self.sampler))
+        # Measured on every group drawn, before dynamic sampling keeps the ones with signal.
+        self.signal = group_signal(drawn, dapo.std_eps)
+        stats.update(self.signal.metrics())
         stats.update({"dapo/rounds": rounds, "dapo/kept_groups": len(kept) - carried_in, "dapo/dropped_groups": dropped,
                       "dapo/carried_in": carried_in, "dapo/carried_out": len(self.carried),
                       "dapo/batch_groups": len(kept)})
@@ -259,6 +281,16 @@ class GRPOTrainer:
                   for j, (i, completions) in enumerate(zip(indices, outputs))]
         observe_groups(self.pass_rates, groups, self.train_examples)
         return groups
+
+    def probe(self, num_prompts: int) -> SignalStats:
+        """Roll out ``num_prompts`` training prompts (seeded, ``prompts_per_step`` at a time) with
+        the recipe's sampling settings and measure their learning signal; trains nothing."""
+        rng = random.Random(self.cfg.seed)
+        indices = rng.sample(self.prompt_shard, min(num_prompts, len(self.prompt_shard)))
+        groups: list[Group] = []
+        for start in range(0, len(indices), self.prompts_per_rank):
+            groups += self.rollout_and_score(indices[start : start + self.prompts_per_rank], start)
+        return group_signal(groups, self.cfg.dapo.std_eps)
 
     def reward_metrics(self, groups: list[Group]) -> dict[str, float]:
         rewards = [r for g in groups for i, r in enumerate(g.rewards) if g.scored[i].valid]
@@ -454,6 +486,7 @@ class GRPOTrainer:
                                tokenizer=self.tokenizer)
         # Full-chain and strict grading side by side: eval/pass@1, eval/strict/pass@1, eval/no_answer, ...
         out = {f"eval/{name}": value for name, value in flat_metrics(summary).items()}
+        out["eval/truncated"] = summary["finish_reasons"].get("length", 0) / max(1, summary["num_samples"])
         if summary.get("mean_tokens") is not None:
             out["eval/mean_tokens"] = float(summary["mean_tokens"])
         return out
@@ -497,6 +530,32 @@ class GRPOTrainer:
 
 
 # ---------------------------------------------------------------- helpers
+def group_signal(groups: list[Group], eps: float) -> SignalStats:
+    """The learning signal of scored groups (``rl_reason.trainers.signal``); unscorable samples left out."""
+    return signal_stats([GroupOutcome([g.rewards[i] for i in g.kept], [g.scored[i].status for i in g.kept],
+                                      [g.completions[i].finish_reason for i in g.kept]) for g in groups], eps)
+
+
+def probe(cfg: GRPOConfig, num_prompts: int) -> list[str]:
+    """``rl-reason train --validate --probe N``: the diagnosis of N sampled prompts before training
+    (the same words as the trainer's warning). The trainer's run folder goes to a temporary one."""
+    import dataclasses
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = GRPOTrainer(dataclasses.replace(cfg, output_dir=tmp))
+        try:
+            stats = trainer.probe(num_prompts)
+        finally:
+            close = getattr(trainer.reward_fn, "close", None)
+            if close is not None:
+                close()
+    what = (f"probe: {num_prompts} prompts x {cfg.rollout.n} samples of {cfg.data.train} "
+            f"(temperature {cfg.rollout.temperature}, max_new_tokens {cfg.rollout.max_new_tokens})")
+    rate = f"expected signal rate: {100 * stats.signal_frac:.0f}% of groups ({stats.groups_with_signal} of {stats.groups})"
+    return [what, rate, *diagnose(stats, cfg.rollout.max_new_tokens, cfg.rollout.n)]
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

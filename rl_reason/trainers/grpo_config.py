@@ -30,7 +30,7 @@ class ModelConfig:
 class DataConfig:
     train: str = cfg_field("arithmetic:train", "training prompts: dataset name[:split] or JSONL path (data_pipelines.load_dataset)")
     eval: str = cfg_field("", "held-out prompts for periodic eval (same syntax); empty disables eval")
-    template: Literal["chat_boxed", "base_boxed", "chat_code", "base_code"] = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
+    template: Literal["chat_boxed", "chat_boxed_system", "base_boxed", "chat_code", "base_code"] = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
     train_limit: int = cfg_field(0, "use only the first N training examples (0 = all)")
     eval_limit: int = cfg_field(0, "use only the first N held-out examples (0 = all)")
     data_dir: str = cfg_field("", "folder of bundled data files (empty: RL_REASON_DATA_DIR or ../shared/data)")
@@ -215,6 +215,9 @@ class AdamWConfig:
 @dataclass
 class TrainConfig(AdamWConfig):
     steps: int = cfg_field(100, "optimizer steps of rollout + update (each step samples prompts_per_step prompts)")
+    time_budget_min: float = cfg_field(
+        0.0, "stop after the first step that ends this many minutes after training started (0 = off): the last "
+             "eval and checkpoint then run at that step, so runs can be compared at the same wall-clock budget")
     prompts_per_step: int = cfg_field(8, "prompts (groups) per step; sequences per step = prompts_per_step * rollout.n")
     ppo_epochs: int = cfg_field(1, "passes over each rollout batch")
     mini_batches: int = cfg_field(1, "optimizer updates per epoch; 1 = one update per batch (on-policy)")
@@ -226,6 +229,8 @@ class TrainConfig(AdamWConfig):
 
     def __post_init__(self):
         self._check_positive("steps", "prompts_per_step", "ppo_epochs", "mini_batches", "micro_batch_size")
+        if self.time_budget_min < 0:
+            raise ConfigError(f"train.time_budget_min must be >= 0, got {self.time_budget_min}")
         super().__post_init__()
 
 
@@ -257,6 +262,18 @@ class LogConfig:
 
 
 @dataclass
+class SignalConfig:
+    warn_after: int = cfg_field(
+        3, "warn once, with likely causes, when the last N steps together have nearly no learning signal (0 = never)")
+    min_groups_with_variance: float = cfg_field(
+        0.1, "steps have nearly no signal when at most this share of their groups have rewards that differ")
+
+    def __post_init__(self):
+        if self.warn_after < 0 or not 0 <= self.min_groups_with_variance < 1:
+            raise ConfigError("signal.warn_after must be >= 0 and signal.min_groups_with_variance in [0, 1)")
+
+
+@dataclass
 class CheckpointConfig:
     every: int = cfg_field(50, "save a checkpoint every N steps (and after the last step); 0 = only at the end")
     keep_last: int = cfg_field(2, "keep the newest K checkpoints")
@@ -284,6 +301,7 @@ class GRPOConfig:
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
+    signal: SignalConfig = cfg_field(SignalConfig, "learning-signal check (groups whose rewards differ)")
     checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
     distributed: DistributedConfig = cfg_field(DistributedConfig, "data-parallel engine: torch/DDP or DeepSpeed ZeRO (scripts/ launch it)")
 

@@ -24,6 +24,13 @@ def test_boxed_templates_show_the_answer_format_with_an_example():
     assert chat.startswith("<|user|>Solve") and "\\boxed{42}" in chat and chat.endswith("What is 2 + 3?<|end|><|assistant|>")
 
 
+def test_system_template_puts_the_format_in_the_system_turn():
+    chat = render_prompt(MATH, "chat_boxed_system", ChatTokenizer())
+    system, user = chat.split("<|end|>")[:2]
+    assert system.startswith("<|system|>") and "\\boxed{42}" in system and "three short sentences" in system
+    assert user == "<|user|>What is 2 + 3?"
+
+
 def test_code_templates():
     he = render_prompt(HUMANEVAL, "chat_code", ChatTokenizer())
     assert "`add`" in he and "```python\ndef add(a, b):" in he
