@@ -129,7 +129,7 @@ def hostile_pairs(rows: list[dict]) -> list[tuple[str, str, bool, str]]:
     for row in [r for r in rows if re.fullmatch(r"\d+", r["answer"])][:2]:
         gold = row["answer"]
         out += [
-            (f"So the answer is $\\boxed{{9^{{9^{{9^{{9}}}}}}}}$.", gold, False, "hostile"),
+            ("So the answer is $\\boxed{9^{9^{9^{9}}}}$.", gold, False, "hostile"),
             (f"The answer is $\\boxed{{10^{{10^{{10^{{10}}}}}} - 10^{{10^{{10^{{10}}}}}} + {gold}}}$.", gold, True, "hostile"),
             ("The answer is $\\boxed{2^{2^{2^{2^{2^{2}}}}}-1}$.", gold, False, "hostile"),
             ("The answer is $\\boxed{(10^{6})!}$.", gold, False, "hostile"),

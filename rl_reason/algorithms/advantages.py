@@ -47,7 +47,7 @@ def _token_level_rewards(scores, token_rewards, mask) -> torch.Tensor:
         return token_rewards.to(torch.float32) * mask
     lengths = mask.long().sum(-1)
     if (lengths == 0).any():
-        raise ValueError("a response has no valid token to carry its score (row %d)" % int((lengths == 0).nonzero()[0]))
+        raise ValueError(f"a response has no valid token to carry its score (row {int((lengths == 0).nonzero()[0])})")
     last = mask.shape[1] - 1 - mask.long().flip(-1).argmax(-1)  # index of the last set position
     rewards = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
     rewards[torch.arange(mask.shape[0], device=mask.device), last] = scores.to(torch.float32)
@@ -136,8 +136,8 @@ def rloo(*, response_mask, scores=None, token_rewards=None, group_ids=None, valu
     index, num_groups = _group_index(group_ids, s.shape[0])
     mean, _, size = _group_mean_std(s, index, num_groups)
     if (size < 2).any():
-        raise ValueError("rloo needs at least 2 responses per group; group id %s has 1"
-                         % group_ids[(size < 2).nonzero()[0]].item())
+        lone = group_ids[(size < 2).nonzero()[0]].item()
+        raise ValueError(f"rloo needs at least 2 responses per group; group id {lone} has 1")
     adv = (s - mean) * size / (size - 1)
     return _broadcast(adv, mask), _broadcast(s, mask)
 

@@ -23,8 +23,8 @@ Sequences with no valid token (e.g. removed by overlong filtering) count in no n
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import torch
 
@@ -38,7 +38,7 @@ class LossNormalisers:
     num_tokens: int
     num_seqs: int
 
-    def __add__(self, other: "LossNormalisers") -> "LossNormalisers":
+    def __add__(self, other: LossNormalisers) -> LossNormalisers:
         return LossNormalisers(self.num_tokens + other.num_tokens, self.num_seqs + other.num_seqs)
 
 

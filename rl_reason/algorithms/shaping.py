@@ -9,7 +9,7 @@ outcome rewards: the advantage estimator (rl_reason.algorithms.ADVANTAGES) runs 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

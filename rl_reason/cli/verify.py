@@ -135,7 +135,7 @@ def _run_file(args) -> int:
 
     items = _load_pairs(args)
     good = [i for i, it in enumerate(items) if it[4] is None]
-    for line_no, _, _, _, problem in items:
+    for _, _, _, _, problem in items:
         if problem:
             print(f"malformed row: {problem}", file=sys.stderr)
     if not good:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from rl_reason.data_pipelines.schema import Example
 from rl_reason.io import JsonlError, read_jsonl

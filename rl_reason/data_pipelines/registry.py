@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from rl_reason.data_pipelines.arithmetic import make_arithmetic
 from rl_reason.data_pipelines.code_tasks import make_code_tasks

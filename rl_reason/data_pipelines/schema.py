@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from rl_reason.io import JsonlAppender, JsonlError, read_jsonl
+from rl_reason.io import JsonlError, read_jsonl
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Example:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any], where: str = "") -> "Example":
+    def from_dict(cls, row: dict[str, Any], where: str = "") -> Example:
         """Build from a row in this schema; raises ``ValueError`` naming ``where`` on bad rows."""
         prefix = f"{where}: " if where else ""
         unknown = set(row) - {f.name for f in dataclasses.fields(cls)}
@@ -68,7 +68,8 @@ def load_examples(path: str | os.PathLike, errors: list[str] | None = None) -> l
 
 
 def save_examples(path: str | os.PathLike, examples: list[Example]) -> None:
-    from rl_reason.io import atomic_write_text
     import json
+
+    from rl_reason.io import atomic_write_text
 
     atomic_write_text(path, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in examples))

@@ -7,7 +7,8 @@ reads the last boxed answer first.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rl_reason.data_pipelines.schema import Example
 

@@ -11,7 +11,8 @@ that learned the answer from one that learned the format. Code problems go throu
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from rl_reason.data_pipelines.schema import Example
 
@@ -91,7 +92,7 @@ class Grader:
             self._math.__exit__(None, None, None)
             self._math = None
 
-    def __enter__(self) -> "Grader":
+    def __enter__(self) -> Grader:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -10,8 +10,9 @@ that of an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from rl_reason.data_pipelines.schema import Example
 from rl_reason.data_pipelines.templates import render_prompt

@@ -8,7 +8,7 @@ unit that varies between benchmark draws.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

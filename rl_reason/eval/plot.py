@@ -5,8 +5,9 @@ found, and avg@n bars per level/subject/year."""
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import matplotlib
 

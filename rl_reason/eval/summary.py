@@ -16,7 +16,8 @@ committed answers count (``answer_format="strict"``); the summary reports both s
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -6,9 +6,9 @@ import concurrent.futures
 import os
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 # What a run can end as. "sandbox_error" is reserved for faults of the sandbox itself, never for
 # anything a submission does.

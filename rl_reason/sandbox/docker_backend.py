@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 import weakref
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from rl_reason.sandbox.base import ExecResult, Limits, Sandbox, check_files, classify
 from rl_reason.sandbox.image import IMAGE, image_fingerprint

@@ -13,7 +13,7 @@ import tempfile
 import time
 import uuid
 import weakref
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from rl_reason.sandbox.base import ExecResult, Limits, Sandbox, SlotBudget, check_files, classify
 from rl_reason.sandbox.cgroups import CgroupSetup, RunCgroup, make_sandbox_parents

@@ -3,7 +3,8 @@ rollout group updates the pass-rate table, and what is logged about it."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rl_reason.trainers.common.sampler import CurriculumSampler, PassRateTable, PromptSampler
 from rl_reason.trainers.grpo_config import GRPOConfig

@@ -6,7 +6,8 @@ round's scored responses into the rewards the advantage estimator sees.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

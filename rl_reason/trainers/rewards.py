@@ -6,8 +6,9 @@ A timed-out or crashed verifier never turns into a silent reward of 0: the sampl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from rl_reason.data_pipelines.schema import Example
 

@@ -16,9 +16,10 @@ import math
 import operator
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rl_reason.sandbox import ExecResult, Job, Sandbox, get_sandbox
 from rl_reason.verifiers.code_harness import RECORD, decode, encode

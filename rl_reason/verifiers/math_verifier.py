@@ -12,9 +12,10 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 from rl_reason.verifiers.extract import ANSWER_FORMATS, AnswerFormat, extract_answer, extract_gold, split_top_level
 from rl_reason.verifiers.fastpath import fast_compare, normalize_latex

@@ -12,7 +12,8 @@ it with ``functools.partial`` for TRL, or verl's ``reward_kwargs``).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rl_reason.verifiers.extract import AnswerFormat
 from rl_reason.verifiers.math_verifier import MathResult, MathVerifier, _default_verifier

@@ -1,6 +1,5 @@
 """evaluate(): sampling, grading, records, and resume equality after a kill or a torn line."""
 
-import json
 
 import pytest
 

@@ -2,8 +2,7 @@ import pytest
 import torch
 import transformers
 
-from rl_reason.models import load_model, tiny_model
-from rl_reason.models import loading
+from rl_reason.models import load_model, loading, tiny_model
 
 
 class FakeGGUFLoaders:

@@ -35,7 +35,7 @@ def test_groups_in_input_order_with_lengths_and_reasons(tiny_engine):
     groups = tiny_engine.generate(PROMPTS, n=3, params=params)
     assert isinstance(tiny_engine, RolloutEngine)
     assert [len(g) for g in groups] == [3, 3, 3]
-    for prompt, ids, group in zip(PROMPTS, encode_prompts(tiny_engine.tokenizer, PROMPTS), groups):
+    for ids, group in zip(encode_prompts(tiny_engine.tokenizer, PROMPTS), groups):
         for c in group:
             assert isinstance(c, Completion) and c.prompt_token_ids == ids
             assert len(c.token_ids) == len(c.logprobs) <= 7

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from rl_reason.models import load_model, pack_sequences, token_logprobs
-from rl_reason.models import loading
+from rl_reason.models import load_model, loading, pack_sequences, token_logprobs
 from rl_reason.rollout import SamplingParams
 from rl_reason.rollout.hf_engine import HFEngine
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 
 def lr_factor(total_updates: int, warmup: int, schedule: str) -> Callable[[int], float]:
