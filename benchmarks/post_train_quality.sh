@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quality figures of the non-GRPO trainers on the quickstart task (docs/results.md, issue #7):
+# Quality figures of the non-GRPO trainers on the quickstart task (docs/results.md):
 # SmolLM2-135M-Instruct's own samples of arithmetic:train, graded by the math verifier, become
 #   1. verifier-filtered pairs (rl-reason pairs),
 #   2. a reward model trained on them (held-out pairwise accuracy, split by prompt),

@@ -1,4 +1,4 @@
-"""Sandbox throughput against its peers, in one run (issue 4).
+"""Sandbox throughput against its peers, in one run.
 
   python3 benchmarks/sandbox_speed.py [--n 60] [--limit N] [--skip-docker]
 

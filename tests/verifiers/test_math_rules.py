@@ -1,4 +1,4 @@
-"""The grading rules of issue 3, one table per rule, each with cases that must be wrong."""
+"""The math grading rules, one table per rule, each with cases that must be wrong."""
 
 import pytest
 
