@@ -119,7 +119,9 @@ def handle(args: argparse.Namespace) -> int:
             print("\n".join(probe(cfg, args.probe)))
         return 0
     run_dir = _resolve(TRAINERS[name][1])(cfg)
-    from rl_reason.distributed.setup import is_main
+    from rl_reason.distributed.setup import finish_distributed, is_main
+
+    finish_distributed()
 
     if is_main():  # one closing line per run, not one per data-parallel rank
         print(f"done: metrics in {run_dir}/metrics.jsonl; plot them with `rl-reason report {run_dir}`")

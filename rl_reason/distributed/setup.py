@@ -72,6 +72,14 @@ def init_distributed(backend: str = "auto", timeout_s: float = 600.0, device: st
     return DistInfo(dist.get_rank(), local_rank, dist.get_world_size(), dist.get_backend(), torch_device)
 
 
+def finish_distributed() -> None:
+    """Leave the process group together: without it a rank that exits first closes its gloo
+    connections under a peer still finishing, whose transport thread then aborts the process."""
+    if dist.is_initialized():
+        barrier("finish")
+        dist.destroy_process_group()
+
+
 def _quiet_other_ranks(rank: int) -> None:
     """Only rank 0 logs INFO; the others keep warnings and errors."""
     if rank != 0:

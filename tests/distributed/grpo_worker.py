@@ -118,6 +118,7 @@ def main(out: Path, engine: str, phase: str) -> None:
             results["state"] = CheckpointManager.load_engine(checkpoints.latest(), trainer.train_engine)
         results["step2"] = snapshot(trainer, update(trainer, 2))
     torch.save(results, out / f"{phase}_{engine}_world{dist.world_size()}_rank{dist.rank()}.pt")
+    dist.finish_distributed()
 
 
 if __name__ == "__main__":

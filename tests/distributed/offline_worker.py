@@ -45,6 +45,7 @@ def main(out: Path) -> None:
     metrics = (out / "run" / "metrics.jsonl").read_text() if dist.is_main() else ""
     torch.save({"grads": {n: p.grad.clone() for n, p in model.named_parameters()}, "metrics": metrics,
                 "seen": seen}, out / f"world{dist.world_size()}_rank{dist.rank()}.pt")
+    dist.finish_distributed()
 
 
 if __name__ == "__main__":
