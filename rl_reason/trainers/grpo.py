@@ -307,6 +307,9 @@ class GRPOTrainer:
             "response/clipped_frac": float(np.mean(truncated)) if truncated else 0.0,
         }
         out.update({f"verifier/{status}": count / total for status, count in statuses.items()})
+        waits = [s.slot_wait_s for g in groups if self.train_examples[g.example_index].task == "code" for s in g.scored]
+        if waits:
+            out["sandbox/slot_wait_s_mean"] = float(np.mean(waits))
         return out
 
     # ------------------------------------------------------------ tensors

@@ -30,6 +30,8 @@ class Scored:
     correct: bool
     valid: bool = True
     components: dict[str, float] = field(default_factory=dict)
+    # Seconds the sample's tests waited for a sandbox slot: high values mean graders outnumber cores.
+    slot_wait_s: float = 0.0
 
 
 class RewardFn(Protocol):
@@ -88,7 +90,7 @@ class VerifierReward:
 
             r = verify_code(responses[i], ex.tests, sandbox=self._code_sandbox())
             out[i] = Scored(self.code_weight * r.score, r.status, r.passed == r.total > 0, r.status not in UNSCORABLE,
-                            {"code": float(r.score)})
+                            {"code": float(r.score)}, slot_wait_s=r.slot_wait_s)
         if self.format_weight:
             from rl_reason.verifiers.format import check_format
 

@@ -80,3 +80,17 @@ def test_eval_logs_status_shares(tmp_path):
     # a random tiny model writes no code block: its bare text fails to compile or runs and fails
     assert shares and sum(shares.values()) == pytest.approx(1.0)
     assert metrics["eval/pass@1"] == pytest.approx(shares.get("eval/status/passed", 0.0))
+
+
+class WaitingReward:
+    """Code samples that waited 0.5 s and 1.5 s for a sandbox slot, alternately."""
+
+    def __call__(self, examples, responses):
+        return [Scored(1.0, "passed", True, slot_wait_s=0.5 + (i % 2)) for i in range(len(responses))]
+
+
+def test_sandbox_slot_wait_is_a_metric_of_code_steps(tmp_path):
+    trainer = GRPOTrainer(make_cfg(tmp_path, "data.train=code_tasks:train", "data.train_limit=4"),
+                          reward_fn=WaitingReward())
+    groups = trainer.rollout_and_score([0, 1], 0)
+    assert trainer.reward_metrics(groups)["sandbox/slot_wait_s_mean"] == pytest.approx(1.0)
