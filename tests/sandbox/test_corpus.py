@@ -71,6 +71,12 @@ def assert_host_clean(sb):
     else:
         (slot,) = list(sb.live.values())
         procs = [row[-1] for row in slot.container.top()["Processes"]]
+        # A container that replaced a broken one may not have exec'ed its runner yet (docker-init
+        # alone): wait for it; a leftover of the job would show as a third process instead.
+        deadline = time.monotonic() + 10
+        while len(procs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            procs = [row[-1] for row in slot.container.top()["Processes"]]
         assert len(procs) == 2, procs  # docker-init and the runner, nothing the job started
 
 

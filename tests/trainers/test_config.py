@@ -59,7 +59,9 @@ def test_inconsistent_sizes_fail_before_any_model_loads(overrides, message):
 
 
 def test_cli_validate_and_errors(capsys, tmp_path):
-    assert main(["train", "--config", str(RECIPES[0].parent / "quickstart.yaml"), "--validate", "train.lr=2e-5"]) == 0
+    # a fresh output_dir: a run the user has in runs/quickstart must not decide this test
+    assert main(["train", "--config", str(RECIPES[0].parent / "quickstart.yaml"), "--validate", "train.lr=2e-5",
+                 f"output_dir={tmp_path / 'run'}"]) == 0
     assert "lr: 2.0e-05" in capsys.readouterr().out
     p = tmp_path / "x.yaml"
     p.write_text("trainer: kto\n")
