@@ -123,8 +123,8 @@ def regrade_evals(run_dir: Path, workers: int = 1) -> dict[int, dict[str, float]
     import yaml
 
     from rl_reason.data_pipelines import load_dataset
+    from rl_reason.eval.grader import Grader
     from rl_reason.eval.harness import read_samples
-    from rl_reason.verifiers import MathVerifier
 
     config_path = run_dir / "config.yaml"
     if not config_path.is_file():
@@ -132,22 +132,23 @@ def regrade_evals(run_dir: Path, workers: int = 1) -> dict[int, dict[str, float]
     data = (yaml.safe_load(config_path.read_text()) or {}).get("data", {})
     if not data.get("eval"):
         raise ValueError(f"{config_path}: data.eval is empty, the run has no held-out eval to regrade")
-    gold = {ex.id: ex.answer for ex in load_dataset(data["eval"], data_dir=data.get("data_dir") or None,
-                                                    limit=data.get("eval_limit") or None)}
+    examples = {ex.id: ex for ex in load_dataset(data["eval"], data_dir=data.get("data_dir") or None,
+                                                 limit=data.get("eval_limit") or None) if ex.answer is not None}
     out: dict[int, dict[str, float]] = {}
-    with MathVerifier(workers=workers) as verifier:
+    # The eval harness's own grader, which grades every record under both answer formats.
+    with Grader(workers=workers) as grader:
         for folder in sorted((run_dir / "eval").glob("step_*")):
-            records = [r for r in read_samples(folder / "samples.jsonl") if gold.get(r["id"]) is not None]
+            records = grader.grade([r for r in read_samples(folder / "samples.jsonl") if r["id"] in examples], examples)
             if not records:
                 continue
-            row: dict[str, float] = {}
-            for fmt in ("full", "strict"):
-                results = verifier.verify_batch([r["text"] for r in records], [gold[r["id"]] for r in records],
-                                                answer_format=fmt)
-                row[f"{fmt}/pass@1"] = sum(x.correct for x in results) / len(results)
-                row[f"{fmt}/no_answer"] = sum(x.status == "no_answer" for x in results) / len(results)
-            row["truncated"] = sum(r.get("finish_reason") == "length" for r in records) / len(records)
-            out[int(folder.name.removeprefix("step_"))] = row
+            n = len(records)
+            out[int(folder.name.removeprefix("step_"))] = {
+                "full/pass@1": sum(r["correct"] for r in records) / n,
+                "strict/pass@1": sum(r["correct_strict"] for r in records) / n,
+                "full/no_answer": sum(r["status"] == "no_answer" for r in records) / n,
+                "strict/no_answer": sum(r["status_strict"] == "no_answer" for r in records) / n,
+                "truncated": sum(r.get("finish_reason") == "length" for r in records) / n,
+            }
     return out
 
 
