@@ -1,0 +1,56 @@
+"""Rejection-sampling warm start before RL (expert iteration, RFT).
+
+A weak policy on a new task often answers too few prompts right for GRPO's groups to differ,
+so RL gets no gradient. Fine-tuning first on the policy's own verified-correct samples (the SFT
+trainer's rejection sampling, with the RL run's prompts, template and sampling settings) teaches
+the task's answer shape from the few successes there are, then RL starts from that model.
+The stage writes ``OUTPUT_DIR/warm_start/`` (its samples, metrics and ``final/`` model); a resumed
+run finds ``final/`` and does not repeat it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rl_reason.config.loader import from_dict
+from rl_reason.trainers.grpo_config import GRPOConfig
+
+
+def warm_start_config(cfg: GRPOConfig) -> dict:
+    """The SFT config of the warm-start stage, derived from the RL config (nothing retyped)."""
+    ws = cfg.warm_start
+    return {
+        "trainer": "sft",
+        "output_dir": str(Path(cfg.output_dir) / "warm_start"),
+        "resume": "never",
+        "seed": cfg.seed,
+        "model": {"name": cfg.model.name, "dtype": cfg.model.dtype, "device": cfg.model.device,
+                  "max_prompt_tokens": cfg.model.max_prompt_tokens,
+                  "max_seq_len": cfg.model.max_prompt_tokens + cfg.rollout.max_new_tokens + 1},
+        "rejection_sampling": {"data": cfg.data.train, "limit": ws.prompts, "n": ws.n, "template": cfg.data.template,
+                               "temperature": cfg.rollout.temperature, "max_new_tokens": cfg.rollout.max_new_tokens},
+        "data": {"eval_fraction": 0.0},
+        "train": {"steps": ws.steps, "batch_size": ws.batch_size,
+                  "micro_batch_size": min(ws.batch_size, cfg.train.micro_batch_size), "lr": ws.lr},
+        "eval_every": 0,
+        "log": {"tensorboard": False, "progress": cfg.log.progress},
+        "checkpoint": {"every": 0, "keep_last": 1},
+    }
+
+
+def run_warm_start(cfg: GRPOConfig) -> Path | None:
+    """The warm-started model folder (trained now, or found from an earlier attempt); None when off."""
+    if not cfg.warm_start.steps:
+        return None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("warm_start runs in one process; for a multi-process run, run the SFT recipe with "
+                         "rejection_sampling first and start RL from its final/ folder (model.name=RUN/final)")
+    from rl_reason.trainers import sft
+    from rl_reason.trainers.post_config import SFTConfig
+
+    sft_cfg = from_dict(SFTConfig, warm_start_config(cfg))
+    final = Path(sft_cfg.output_dir) / "final"
+    if not (final / "config.json").exists():
+        sft.train(sft_cfg)
+    return final
