@@ -162,8 +162,16 @@ def warm_start_line(run_dir: Path) -> str:
     kept = sum(1 for line in (folder / "sft.jsonl").open() if line.strip())
     samples = [json.loads(line) for line in (folder / "samples.jsonl").open() if line.strip()]
     prompts = len({s["id"] for s in samples})
-    return (f"warm start: fine-tuned on {kept} distinct verified-correct answers out of {len(samples)} samples of "
+    line = (f"warm start: fine-tuned on {kept} distinct verified-correct answers out of {len(samples)} samples of "
             f"{prompts} prompts before RL (step 0 is the warm-started model; {folder})")
+    task_eval = run_dir / "warm_start" / "task_eval.jsonl"
+    base = [r for r in (json.loads(x) for x in task_eval.open() if x.strip()) if r.get("stage") == "before"] if (
+        task_eval.is_file()) else []
+    if base and "task/strict/pass@1" in base[0]:
+        b = base[0]
+        line += (f"\n  base model before the warm start: full {b['task/pass@1']:.1%}, strict {b['task/strict/pass@1']:.1%},"
+                 f" no committed answer (strict) {b.get('task/strict/no_answer', float('nan')):.1%}")
+    return line
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -618,7 +618,6 @@ def train(cfg: GRPOConfig) -> Path:
     """Run (or resume) a GRPO job, after its warm-start stage if configured; returns the run folder."""
     from rl_reason.trainers.warm_start import run_warm_start
 
-    started = time.perf_counter()
-    init_from = run_warm_start(cfg)
-    GRPOTrainer(cfg, init_from=init_from).train(budget_used_s=time.perf_counter() - started)
+    init_from, warm_start_s = run_warm_start(cfg)
+    GRPOTrainer(cfg, init_from=init_from).train(budget_used_s=warm_start_s)
     return Path(cfg.output_dir)

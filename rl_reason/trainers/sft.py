@@ -134,6 +134,14 @@ def train(cfg: SFTConfig) -> Path:
     from rl_reason.trainers.minting import log_task, start_policy_run, task_accuracy
 
     run_dir, model, tokenizer = start_policy_run(cfg)
+    fine_tune(cfg, run_dir, model, tokenizer)
+    if cfg.task_eval.data:
+        log_task(run_dir, "after", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
+    return run_dir
+
+
+def fine_tune(cfg: SFTConfig, run_dir: Path, model, tokenizer) -> Path:
+    """Train on ``data.train`` or on rejection-sampled answers; returns the saved ``final/`` folder."""
     if cfg.data.train:
         rows = load_rows(cfg.data.train, (), cfg.data.limit)
     else:
@@ -145,7 +153,4 @@ def train(cfg: SFTConfig) -> Path:
             raise RuntimeError(f"rejection sampling kept no correct answer ({run_dir / 'rejection_sampling'})")
     trainer = SFTTrainer(cfg, model, tokenizer, rows)
     trainer.train()
-    trainer.save_final()
-    if cfg.task_eval.data:
-        log_task(run_dir, "after", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
-    return run_dir
+    return trainer.save_final()

@@ -11,6 +11,7 @@ run finds ``final/`` and does not repeat it.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from rl_reason.config.loader import from_dict
@@ -34,23 +35,35 @@ def warm_start_config(cfg: GRPOConfig) -> dict:
         "train": {"steps": ws.steps, "batch_size": ws.batch_size,
                   "micro_batch_size": min(ws.batch_size, cfg.train.micro_batch_size), "lr": ws.lr},
         "eval_every": 0,
+        # The base model's held-out accuracy, as the RL run's eval measures it (its step 0 is after the warm start).
+        "task_eval": {"data": cfg.data.eval, "limit": cfg.data.eval_limit, "template": cfg.data.template,
+                      "max_new_tokens": cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens},
         "log": {"tensorboard": False, "progress": cfg.log.progress},
         "checkpoint": {"every": 0, "keep_last": 1},
     }
 
 
-def run_warm_start(cfg: GRPOConfig) -> Path | None:
-    """The warm-started model folder (trained now, or found from an earlier attempt); None when off."""
+def run_warm_start(cfg: GRPOConfig) -> tuple[Path | None, float]:
+    """The warm-started model folder (trained now, or found from an earlier attempt; None when off)
+    and the seconds its sampling and fine-tuning took. The base model's held-out accuracy is logged
+    first (``warm_start/task_eval.jsonl``, both graders), outside that time."""
     if not cfg.warm_start.steps:
-        return None
+        return None, 0.0
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("warm_start runs in one process; for a multi-process run, run the SFT recipe with "
                          "rejection_sampling first and start RL from its final/ folder (model.name=RUN/final)")
-    from rl_reason.trainers import sft
+    if cfg.data.fields or cfg.data.data_dir:
+        raise ValueError("warm_start samples data.train as a dataset name or JSONL with its default fields; "
+                         "data.fields / data.data_dir are not supported with it")
+    from rl_reason.trainers.minting import start_policy_run
     from rl_reason.trainers.post_config import SFTConfig
+    from rl_reason.trainers.sft import fine_tune
 
     sft_cfg = from_dict(SFTConfig, warm_start_config(cfg))
     final = Path(sft_cfg.output_dir) / "final"
-    if not (final / "config.json").exists():
-        sft.train(sft_cfg)
-    return final
+    if (final / "config.json").exists():
+        return final, 0.0
+    run_dir, model, tokenizer = start_policy_run(sft_cfg)
+    started = time.perf_counter()
+    fine_tune(sft_cfg, run_dir, model, tokenizer)
+    return final, time.perf_counter() - started

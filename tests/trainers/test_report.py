@@ -74,6 +74,9 @@ def test_report_says_when_step_0_is_a_warm_started_model(tmp_path, capsys):
     samples = [{"id": f"p{i // 4}", "sample": i % 4, "correct": i % 3 == 0} for i in range(12)]
     (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
     (folder / "sft.jsonl").write_text('{"prompt": "a", "completion": "b"}\n' * 4)
+    (tmp_path / "warm_start" / "task_eval.jsonl").write_text(json.dumps(
+        {"stage": "before", "task/pass@1": 0.1, "task/strict/pass@1": 0.05, "task/strict/no_answer": 0.5}) + "\n")
     assert main(["report", str(tmp_path)]) == 0
-    assert "warm start: fine-tuned on 4 distinct verified-correct answers out of 12 samples of 3 prompts" in (
-        capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert "warm start: fine-tuned on 4 distinct verified-correct answers out of 12 samples of 3 prompts" in out
+    assert "base model before the warm start: full 10.0%, strict 5.0%, no committed answer (strict) 50.0%" in out

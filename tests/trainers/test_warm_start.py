@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rl_reason.config import ConfigError, load_config
+from rl_reason.io import read_jsonl_records
 from rl_reason.models import load_model, tiny_model
 from rl_reason.trainers import minting
 from rl_reason.trainers.grpo import GRPOTrainer
@@ -47,17 +48,20 @@ def test_rl_starts_from_the_warm_started_model_and_a_rerun_reuses_it(tmp_path, s
         return [{"id": i, "prompt": f"Problem: {i} + 1 =", "completion": f"\\boxed{{{i + 1}}}"} for i in range(8)]
 
     monkeypatch.setattr(minting, "correct_samples", fake_correct_samples)
-    cfg = _cfg(tmp_path, saved_policy)
-    final = run_warm_start(cfg)
-    assert calls == [("arithmetic:train", 6, 3)]
+    cfg = _cfg(tmp_path, saved_policy, "data.eval=arithmetic:heldout", "data.eval_limit=3")
+    final, seconds = run_warm_start(cfg)
+    assert calls == [("arithmetic:train", 6, 3)] and seconds > 0
     assert (final / "config.json").is_file()
+    # The base model's held-out accuracy under both graders, logged before the fine-tuning.
+    (base,) = read_jsonl_records(tmp_path / "run" / "warm_start" / "task_eval.jsonl")
+    assert base["stage"] == "before" and {"task/pass@1", "task/strict/pass@1", "task/no_answer"} <= set(base)
     warm, _ = load_model(str(final))
     base, _ = load_model(str(saved_policy))
     assert any(not torch.equal(a, b) for a, b in zip(warm.parameters(), base.parameters()))
 
     trainer = GRPOTrainer(cfg, init_from=final)
     assert all(torch.equal(a, b) for a, b in zip(trainer.model.parameters(), warm.parameters()))
-    assert run_warm_start(cfg) == final and len(calls) == 1  # a resumed run does not sample or train again
+    assert run_warm_start(cfg) == (final, 0.0) and len(calls) == 1  # a resumed run does not sample or train again
 
 
 def test_warm_start_without_a_correct_sample_says_where_it_looked(tmp_path, saved_policy):
@@ -67,6 +71,6 @@ def test_warm_start_without_a_correct_sample_says_where_it_looked(tmp_path, save
 
 
 def test_off_by_default_and_bad_values_name_the_key(tmp_path, saved_policy):
-    assert run_warm_start(_cfg(tmp_path, saved_policy, "warm_start.steps=0")) is None
+    assert run_warm_start(_cfg(tmp_path, saved_policy, "warm_start.steps=0")) == (None, 0.0)
     with pytest.raises(ConfigError, match="warm_start.n"):
         _cfg(tmp_path, saved_policy, "warm_start.n=0")
