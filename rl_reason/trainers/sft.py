@@ -134,23 +134,27 @@ def train(cfg: SFTConfig) -> Path:
     from rl_reason.trainers.minting import log_task, start_policy_run, task_accuracy
 
     run_dir, model, tokenizer = start_policy_run(cfg)
-    fine_tune(cfg, run_dir, model, tokenizer)
+    if cfg.data.train:
+        rows = load_rows(cfg.data.train, (), cfg.data.limit)
+    else:
+        rows = rejection_sampled_rows(cfg, run_dir, model, tokenizer)
+        if not rows:
+            raise RuntimeError(f"rejection sampling kept no correct answer ({run_dir / 'rejection_sampling'})")
+    fine_tune(cfg, model, tokenizer, rows)
     if cfg.task_eval.data:
         log_task(run_dir, "after", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
     return run_dir
 
 
-def fine_tune(cfg: SFTConfig, run_dir: Path, model, tokenizer) -> Path:
-    """Train on ``data.train`` or on rejection-sampled answers; returns the saved ``final/`` folder."""
-    if cfg.data.train:
-        rows = load_rows(cfg.data.train, (), cfg.data.limit)
-    else:
-        from rl_reason.trainers.minting import correct_samples
+def rejection_sampled_rows(cfg: SFTConfig, run_dir: Path, model, tokenizer) -> list[dict[str, Any]]:
+    from rl_reason.trainers.minting import correct_samples
 
-        rows = correct_samples(model, tokenizer, cfg.rejection_sampling, run_dir / "rejection_sampling", cfg.seed,
-                               cfg.log.progress)
-        if not rows:
-            raise RuntimeError(f"rejection sampling kept no correct answer ({run_dir / 'rejection_sampling'})")
+    return correct_samples(model, tokenizer, cfg.rejection_sampling, run_dir / "rejection_sampling", cfg.seed,
+                           cfg.log.progress)
+
+
+def fine_tune(cfg: SFTConfig, model, tokenizer, rows: list[dict[str, Any]]) -> Path:
+    """Train on ``rows``; returns the saved ``final/`` folder."""
     trainer = SFTTrainer(cfg, model, tokenizer, rows)
     trainer.train()
     return trainer.save_final()

@@ -11,6 +11,7 @@ run finds ``final/`` and does not repeat it.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def run_warm_start(cfg: GRPOConfig) -> tuple[Path | None, float]:
                          "data.fields / data.data_dir are not supported with it")
     from rl_reason.trainers.minting import start_policy_run
     from rl_reason.trainers.post_config import SFTConfig
-    from rl_reason.trainers.sft import fine_tune
+    from rl_reason.trainers.sft import fine_tune, rejection_sampled_rows
 
     sft_cfg = from_dict(SFTConfig, warm_start_config(cfg))
     final = Path(sft_cfg.output_dir) / "final"
@@ -65,5 +66,11 @@ def run_warm_start(cfg: GRPOConfig) -> tuple[Path | None, float]:
         return final, 0.0
     run_dir, model, tokenizer = start_policy_run(sft_cfg)
     started = time.perf_counter()
-    fine_tune(sft_cfg, run_dir, model, tokenizer)
+    rows = rejection_sampled_rows(sft_cfg, run_dir, model, tokenizer)
+    if not rows:
+        # Not an error: RL still runs, and its learning-signal check explains the likely causes.
+        print(f"warning: warm start skipped: none of the {cfg.warm_start.prompts} x {cfg.warm_start.n} samples was "
+              f"verified correct ({run_dir / 'rejection_sampling'}); RL starts from the base model", file=sys.stderr)
+        return None, time.perf_counter() - started
+    fine_tune(sft_cfg, model, tokenizer, rows)
     return final, time.perf_counter() - started

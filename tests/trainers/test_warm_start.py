@@ -43,7 +43,7 @@ def test_warm_start_config_takes_the_rl_runs_prompts_and_sampling(tmp_path, save
 def test_rl_starts_from_the_warm_started_model_and_a_rerun_reuses_it(tmp_path, saved_policy, monkeypatch):
     calls = []
 
-    def fake_correct_samples(model, tokenizer, mint, out_dir, seed=0, progress=True):
+    def fake_correct_samples(model, tokenizer, mint, out_dir, seed=0, progress=True):  # a policy that got 8 right
         calls.append((mint.data, mint.limit, mint.n))
         return [{"id": i, "prompt": f"Problem: {i} + 1 =", "completion": f"\\boxed{{{i + 1}}}"} for i in range(8)]
 
@@ -64,10 +64,11 @@ def test_rl_starts_from_the_warm_started_model_and_a_rerun_reuses_it(tmp_path, s
     assert run_warm_start(cfg) == (final, 0.0) and len(calls) == 1  # a resumed run does not sample or train again
 
 
-def test_warm_start_without_a_correct_sample_says_where_it_looked(tmp_path, saved_policy):
+def test_warm_start_without_a_correct_sample_warns_and_rl_starts_from_the_base(tmp_path, saved_policy, capsys):
     # A random tiny model answers no arithmetic problem right: nothing to fine-tune on.
-    with pytest.raises(RuntimeError, match="kept no correct answer .*warm_start"):
-        run_warm_start(_cfg(tmp_path, saved_policy))
+    final, seconds = run_warm_start(_cfg(tmp_path, saved_policy))
+    assert final is None and seconds > 0
+    assert "warm start skipped: none of the 6 x 3 samples was verified correct" in capsys.readouterr().err
 
 
 def test_off_by_default_and_bad_values_name_the_key(tmp_path, saved_policy):
