@@ -1,8 +1,9 @@
 """The policy's own samples, graded by the verifiers: DPO/RM pairs (both a correct and an
-incorrect answer to the same prompt) and rejection-sampling SFT data (correct answers only).
+incorrect answer to the same prompt), KTO's unpaired rows (every answer, labelled by
+correctness) and rejection-sampling SFT data (correct answers only).
 
 Sampling and grading are the eval harness's (``rl_reason.eval.evaluate``, resumable
-``samples.jsonl``); pairing is the data pipeline's ``build_dpo_pairs``.
+``samples.jsonl``); pairing is the data pipeline's ``build_dpo_pairs`` / ``build_unpaired_rows``.
 """
 
 from __future__ import annotations
@@ -33,22 +34,37 @@ def sample_and_grade(model, tokenizer, data: str, limit: int, n: int, template: 
 def mint_pairs(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, progress: bool = True) -> list[dict[str, Any]]:
     """Verifier-filtered pairs from ``mint`` (a ``MintPairsConfig``), written to
     ``out_dir/pairs.jsonl`` (TRL format plus ``id``) and returned."""
-    import json
-
     from rl_reason.data_pipelines import build_dpo_pairs
 
     summary, prompts, records = sample_and_grade(model, tokenizer, mint.data, mint.limit, mint.n, mint.template,
                                                  mint.temperature, mint.max_new_tokens, out_dir, seed, progress)
     pairs = build_dpo_pairs(records, prompts, max_pairs_per_prompt=mint.max_pairs_per_prompt or None)
-    atomic_write_text(Path(out_dir) / "pairs.jsonl", "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
+    write_rows(Path(out_dir) / "pairs.jsonl", pairs)
     return pairs
+
+
+def mint_unpaired(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, progress: bool = True) -> list[dict[str, Any]]:
+    """KTO rows from ``mint`` (a ``MintPairsConfig``): every distinct sampled answer with
+    ``label`` = verified correct, written to ``out_dir/unpaired.jsonl`` (TRL format plus ``id``)."""
+    from rl_reason.data_pipelines import build_unpaired_rows
+
+    _, prompts, records = sample_and_grade(model, tokenizer, mint.data, mint.limit, mint.n, mint.template,
+                                           mint.temperature, mint.max_new_tokens, out_dir, seed, progress)
+    rows = build_unpaired_rows(records, prompts)
+    write_rows(Path(out_dir) / "unpaired.jsonl", rows)
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """``rows`` as one JSON object per line, written atomically."""
+    import json
+
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def correct_samples(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, progress: bool = True) -> list[dict[str, Any]]:
     """Rejection sampling: ``{"prompt", "completion"}`` rows of verified-correct answers (one per
     distinct text), written to ``out_dir/sft.jsonl`` and returned."""
-    import json
-
     _, prompts, records = sample_and_grade(model, tokenizer, mint.data, mint.limit, mint.n, mint.template,
                                            mint.temperature, mint.max_new_tokens, out_dir, seed, progress)
     seen, rows = set(), []
@@ -57,7 +73,7 @@ def correct_samples(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, 
         if rec.get("correct") and key not in seen:
             seen.add(key)
             rows.append({"id": rec["id"], "prompt": prompts[str(rec["id"])], "completion": rec["text"]})
-    atomic_write_text(Path(out_dir) / "sft.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_rows(Path(out_dir) / "sft.jsonl", rows)
     return rows
 
 
