@@ -46,8 +46,15 @@ class KTOTrainer(OfflineTrainer):
         """Log-prob sums (B,) of each row's ``key`` response after its prompt."""
         prompts = [as_text(r["prompt"], self.tokenizer, "prompt") for r in rows]
         responses = [as_text(r[key], self.tokenizer, "completion") for r in rows]
-        logps, _ = response_logps(self.model, self.tokenizer, prompts, responses, self.cfg.model.max_prompt_tokens,
-                                  self.max_response_tokens, self.cfg.model.device)
+        logps, _ = response_logps(
+            self.model,
+            self.tokenizer,
+            prompts,
+            responses,
+            self.cfg.model.max_prompt_tokens,
+            self.max_response_tokens,
+            self.cfg.model.device,
+        )
         return logps
 
     @torch.no_grad()
@@ -60,8 +67,10 @@ class KTOTrainer(OfflineTrainer):
         for i in range(0, len(rows), mb):
             chunk = rows[i : i + mb]
             own, kl = self.logps(chunk), self.logps(chunk, "kl_completion")
-            out.extend({**row, "ref_logps": float(a), "ref_kl_logps": float(b)}
-                       for row, a, b in zip(chunk, own.tolist(), kl.tolist()))
+            out.extend(
+                {**row, "ref_logps": float(a), "ref_kl_logps": float(b)}
+                for row, a, b in zip(chunk, own.tolist(), kl.tolist())
+            )
         return out
 
     @torch.no_grad()
@@ -77,10 +86,15 @@ class KTOTrainer(OfflineTrainer):
         dev = policy_logps.device
         loss = self.cfg.loss
         return UNPAIRED_LOSSES.get("kto")(
-            policy_logps=policy_logps, ref_logps=torch.tensor([r["ref_logps"] for r in rows], device=dev),
-            desirable=torch.tensor([r["label"] for r in rows], device=dev), kl_policy_logps=kl[0],
-            kl_ref_logps=kl[1], beta=loss.beta, desirable_weight=loss.desirable_weight,
-            undesirable_weight=loss.undesirable_weight)
+            policy_logps=policy_logps,
+            ref_logps=torch.tensor([r["ref_logps"] for r in rows], device=dev),
+            desirable=torch.tensor([r["label"] for r in rows], device=dev),
+            kl_policy_logps=kl[0],
+            kl_ref_logps=kl[1],
+            beta=loss.beta,
+            desirable_weight=loss.desirable_weight,
+            undesirable_weight=loss.undesirable_weight,
+        )
 
     def micro_loss(self, rows):
         # z0 once per step, over the whole step batch (the policy does not change within a step).
@@ -125,9 +139,12 @@ def balance_note(rows: list[dict[str, Any]], desirable_weight: float, undesirabl
         return
     ratio = desirable_weight * n_good / (undesirable_weight * n_bad) if undesirable_weight else float("inf")
     if not 1.0 <= ratio <= 4 / 3:
-        print(f"note: kto: {n_good} desirable and {n_bad} undesirable rows give a weighted ratio of {ratio:.2f}, "
-              f"outside the paper's [1, 4/3]; e.g. loss.desirable_weight={n_bad / n_good:.3g} "
-              "(with undesirable_weight=1) gives 1", file=sys.stderr)
+        print(
+            f"note: kto: {n_good} desirable and {n_bad} undesirable rows give a weighted ratio of {ratio:.2f}, "
+            f"outside the paper's [1, 4/3]; e.g. loss.desirable_weight={n_bad / n_good:.3g} "
+            "(with undesirable_weight=1) gives 1",
+            file=sys.stderr,
+        )
 
 
 def train(cfg: KTOConfig) -> Path:

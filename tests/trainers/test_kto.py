@@ -20,16 +20,30 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 def _rows(path: Path, n: int = 12) -> Path:
     # Unpaired and unbalanced on purpose: "yes" answers are desirable, "no" answers undesirable.
-    rows = [{"prompt": f"question {i // 2}?", "completion": f"{'yes' if i % 3 else 'no'} {i % 5}", "label": bool(i % 3)}
-            for i in range(n)]
+    rows = [
+        {"prompt": f"question {i // 2}?", "completion": f"{'yes' if i % 3 else 'no'} {i % 5}", "label": bool(i % 3)}
+        for i in range(n)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
 def _cfg(tmp_path, *extra):
-    return load_config(KTOConfig, None, [f"output_dir={tmp_path / 'run'}", "model.max_prompt_tokens=16", "model.max_seq_len=32",
-                                         "log.tensorboard=false", "log.progress=false", "seed=0",
-                                         f"data.train={tmp_path / 'rows.jsonl'}", "eval_every=0", *extra])
+    return load_config(
+        KTOConfig,
+        None,
+        [
+            f"output_dir={tmp_path / 'run'}",
+            "model.max_prompt_tokens=16",
+            "model.max_seq_len=32",
+            "log.tensorboard=false",
+            "log.progress=false",
+            "seed=0",
+            f"data.train={tmp_path / 'rows.jsonl'}",
+            "eval_every=0",
+            *extra,
+        ],
+    )
 
 
 def test_mismatched_indices_take_the_nearest_earlier_row_of_another_prompt():
@@ -47,7 +61,9 @@ def test_mismatched_indices_take_the_nearest_earlier_row_of_another_prompt():
 
 def test_loader_errors_name_file_row_and_key(tmp_path):
     p = tmp_path / "rows.jsonl"
-    p.write_text('{"prompt": "q", "completion": "a", "label": true}\n{"prompt": "q", "completion": "b", "label": "yes"}\n')
+    p.write_text(
+        '{"prompt": "q", "completion": "a", "label": true}\n{"prompt": "q", "completion": "b", "label": "yes"}\n'
+    )
     with pytest.raises(ValueError, match=rf"{p}:2: key 'label' must be a bool, got str 'yes'"):
         load_rows(str(p), UNPAIRED_KEYS, types=UNPAIRED_TYPES)
     p.write_text('{"prompt": "q", "label": false}\n')
@@ -68,12 +84,22 @@ def test_trainer_loss_is_the_pure_kto_loss_with_cached_reference_and_batch_refer
     from rl_reason.trainers.kto import KTOTrainer
 
     rows = load_rows(str(_rows(tmp_path / "rows.jsonl")), UNPAIRED_KEYS, types=UNPAIRED_TYPES)
-    cfg = _cfg(tmp_path, "train.steps=1", "train.batch_size=8", "train.micro_batch_size=4", "train.lr=1e-2",
-               "loss.beta=0.5", "loss.desirable_weight=0.7", "loss.undesirable_weight=1.3")
+    cfg = _cfg(
+        tmp_path,
+        "train.steps=1",
+        "train.batch_size=8",
+        "train.micro_batch_size=4",
+        "train.lr=1e-2",
+        "loss.beta=0.5",
+        "loss.desirable_weight=0.7",
+        "loss.undesirable_weight=1.3",
+    )
     lm, tok = tiny_model(seed=0)
     ref = copy.deepcopy(lm)
     t = KTOTrainer(cfg, lm, tok, rows, [])
-    assert all(r["kl_completion"] in {x["completion"] for x in rows if x["prompt"] != r["prompt"]} for r in t.train_rows)
+    assert all(
+        r["kl_completion"] in {x["completion"] for x in rows if x["prompt"] != r["prompt"]} for r in t.train_rows
+    )
     t.train()  # one update: the policy now differs from the reference
     lm.eval()
     batch = t.train_rows[:8]
@@ -84,10 +110,16 @@ def test_trainer_loss_is_the_pure_kto_loss_with_cached_reference_and_batch_refer
         with torch.no_grad():
             return response_logps(model, tok, [r["prompt"] for r in rows], [r[key] for r in rows], 16, 16, "cpu")[0]
 
-    expected, metrics = kto_loss(policy_logps=sums(lm, "completion", batch[:4]), ref_logps=sums(ref, "completion", batch[:4]),
-                                 desirable=torch.tensor([r["label"] for r in batch[:4]]),
-                                 kl_policy_logps=sums(lm, "kl_completion", batch), kl_ref_logps=sums(ref, "kl_completion", batch),
-                                 beta=0.5, desirable_weight=0.7, undesirable_weight=1.3)
+    expected, metrics = kto_loss(
+        policy_logps=sums(lm, "completion", batch[:4]),
+        ref_logps=sums(ref, "completion", batch[:4]),
+        desirable=torch.tensor([r["label"] for r in batch[:4]]),
+        kl_policy_logps=sums(lm, "kl_completion", batch),
+        kl_ref_logps=sums(ref, "kl_completion", batch),
+        beta=0.5,
+        desirable_weight=0.7,
+        undesirable_weight=1.3,
+    )
     assert loss.item() == pytest.approx(expected.mean().item(), rel=1e-5)
     assert stats["train/kl"] == pytest.approx(metrics["kl"].item(), rel=1e-5, abs=1e-7)
     assert not math.isclose(expected.mean().item(), 0.5 * (0.7 + 1.3) / 2, rel_tol=1e-4)  # the policy moved
@@ -99,7 +131,9 @@ def test_gradient_accumulation_does_not_change_the_step(tmp_path):
     rows = load_rows(str(_rows(tmp_path / "rows.jsonl")), UNPAIRED_KEYS, types=UNPAIRED_TYPES)
     results = []
     for mb in (8, 2):
-        cfg = _cfg(tmp_path / f"mb{mb}", "train.steps=1", "train.batch_size=8", f"train.micro_batch_size={mb}", "train.lr=1e-2")
+        cfg = _cfg(
+            tmp_path / f"mb{mb}", "train.steps=1", "train.batch_size=8", f"train.micro_batch_size={mb}", "train.lr=1e-2"
+        )
         lm, tok = tiny_model(seed=0)
         t = KTOTrainer(cfg, lm, tok, rows, [])
         with torch.no_grad():  # move the policy off its cached reference, rows by different amounts
@@ -112,8 +146,15 @@ def test_gradient_accumulation_does_not_change_the_step(tmp_path):
         results.append(stats)
     one, acc = results
     # grad_norm: the accumulated gradient is the one-batch gradient (z0 is not per micro-batch).
-    for key in ("train/loss", "train/grad_norm", "train/kl", "train/rewards/chosen", "train/rewards/rejected",
-                "train/logps/chosen", "train/logps/rejected"):
+    for key in (
+        "train/loss",
+        "train/grad_norm",
+        "train/kl",
+        "train/rewards/chosen",
+        "train/rewards/rejected",
+        "train/logps/chosen",
+        "train/logps/rejected",
+    ):
         assert acc[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
     assert one["train/kl"] > 0
 
@@ -125,8 +166,16 @@ def test_one_step_run_trains_writes_metrics_and_final_model(tmp_path):
     lm, tok = tiny_model(seed=0)
     lm.save_pretrained(tmp_path / "policy")
     tok.save_pretrained(tmp_path / "policy")
-    cfg = _cfg(tmp_path, f"model.name={tmp_path / 'policy'}", "train.steps=2", "train.batch_size=4", "train.micro_batch_size=2",
-               "train.lr=1e-3", "eval_every=2", "data.eval_fraction=0.25")
+    cfg = _cfg(
+        tmp_path,
+        f"model.name={tmp_path / 'policy'}",
+        "train.steps=2",
+        "train.batch_size=4",
+        "train.micro_batch_size=2",
+        "train.lr=1e-3",
+        "eval_every=2",
+        "data.eval_fraction=0.25",
+    )
     run = train(cfg)
     metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     steps = [m for m in metrics if "train/loss" in m]
