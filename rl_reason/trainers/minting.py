@@ -55,6 +55,45 @@ def mint_unpaired(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, pr
     return rows
 
 
+def mint_step_pairs(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, progress: bool = True, k: int = 4,
+                    fail_rate: float = 0.0) -> list[dict[str, Any]]:
+    """Step-DPO pairs (``data_pipelines.steps``): the wrong answers among ``mint``'s graded samples,
+    searched for their first wrong step with ``k`` sampled continuations per step prefix (same
+    temperature and token limit as the samples), graded by the same grader; written to
+    ``out_dir/pairs.jsonl`` (DPO format plus ``id``, ``step``, ``rates``) and returned."""
+    import itertools
+
+    from rl_reason.data_pipelines import build_unpaired_rows, load_dataset
+    from rl_reason.data_pipelines.steps import build_step_pairs
+    from rl_reason.eval.grader import Grader
+    from rl_reason.rollout import SamplingParams, get_engine
+
+    _, prompts, records = sample_and_grade(model, tokenizer, mint.data, mint.limit, mint.n, mint.template,
+                                           mint.temperature, mint.max_new_tokens, out_dir, seed, progress)
+    examples = {ex.id: ex for ex in load_dataset(mint.data, limit=mint.limit or None)}
+    wrong: dict[str, list[str]] = {}
+    for row in build_unpaired_rows(records, prompts):
+        if not row["label"]:
+            wrong.setdefault(row["id"], []).append(row["completion"])
+    engine = get_engine("hf", model=model, tokenizer=tokenizer)
+    call = itertools.count(1)
+
+    def sample(text: str, n: int) -> list[str]:
+        params = SamplingParams(temperature=mint.temperature, max_new_tokens=mint.max_new_tokens, seed=seed + next(call))
+        return [c.text for c in engine.generate([text], n, params)[0]]
+
+    from tqdm.auto import tqdm
+
+    with Grader() as grader:
+        def grade(pid: str, texts: list[str]) -> list[bool]:
+            return [bool(r["correct"]) for r in grader.grade([{"id": pid, "text": t} for t in texts], examples)]
+
+        problems = ((pid, prompts[pid], wrong[pid]) for pid in tqdm(sorted(wrong), desc="step pairs", disable=not progress))
+        rows = build_step_pairs(problems, sample, grade, k, fail_rate, mint.max_pairs_per_prompt or None)
+    write_rows(Path(out_dir) / "pairs.jsonl", rows)
+    return rows
+
+
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     """``rows`` as one JSON object per line, written atomically."""
     import json
