@@ -182,3 +182,13 @@ def test_one_step_run_trains_writes_metrics_and_final_model(tmp_path):
     assert len(steps) == 2 and all(math.isfinite(m["train/loss"]) and "train/kl" in m for m in steps)
     assert any("eval/loss" in m for m in metrics)
     assert (run / "final" / "config.json").is_file()
+
+
+def test_train_help_covers_kto_and_step_level_pairs(capsys):
+    from rl_reason.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for text in ("trainer: kto", "loss.desirable_weight", "loss.undesirable_weight", "--step-level", "Step-DPO"):
+        assert text in out, text

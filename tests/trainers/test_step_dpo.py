@@ -89,3 +89,12 @@ def test_dpo_trains_on_step_pairs_with_the_prefix_in_the_prompt(tmp_path):
     metrics = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(m["train/loss"]) for m in metrics)
     assert metrics[-1]["train/rewards/margin"] > metrics[0]["train/rewards/margin"]
+
+
+def test_step_dpo_recipe_is_the_dpo_trainer_on_step_pairs():
+    from pathlib import Path
+
+    from rl_reason.cli.train import load_train_config
+
+    name, cfg = load_train_config(str(Path(__file__).resolve().parents[2] / "recipes" / "step_dpo.yaml"), [])
+    assert name == "dpo" and cfg.data.train.endswith("pairs.jsonl") and not cfg.pairs.data
