@@ -104,11 +104,13 @@ class KTOTrainer(OfflineTrainer):
         share = self.step_rows[self.dist.rank :: self.dist.world_size]
         stats = {f"train/{k}": float(v) for k, v in metrics.items() if k not in SIDE_METRICS}
         # update() weights each micro-batch by its row share; a side's mean must instead weight by
-        # that side's rows, and a micro-batch without the side adds nothing.
+        # that side's rows, a micro-batch without the side adds nothing, and a side absent from
+        # the whole step is not logged.
         for k, desirable in SIDE_METRICS.items():
             n_micro = sum(bool(r["label"]) == desirable for r in rows)
             n_share = sum(bool(r["label"]) == desirable for r in share)
-            stats[f"train/{k}"] = float(metrics[k]) * n_micro / n_share * len(share) / len(rows) if n_micro else 0.0
+            if n_share:
+                stats[f"train/{k}"] = float(metrics[k]) * n_micro / n_share * len(share) / len(rows) if n_micro else 0.0
         stats["train/desirable_share"] = sum(bool(r["label"]) for r in rows) / len(rows)
         return losses.mean(), stats
 

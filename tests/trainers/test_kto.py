@@ -192,3 +192,15 @@ def test_train_help_covers_kto_and_step_level_pairs(capsys):
     out = capsys.readouterr().out
     for text in ("trainer: kto", "loss.desirable_weight", "loss.undesirable_weight", "--step-level", "Step-DPO"):
         assert text in out, text
+
+
+def test_a_side_absent_from_the_step_is_not_logged(tmp_path):
+    from rl_reason.trainers.kto import KTOTrainer
+
+    rows = load_rows(str(_rows(tmp_path / "rows.jsonl")), UNPAIRED_KEYS, types=UNPAIRED_TYPES)
+    cfg = _cfg(tmp_path, "train.steps=1", "train.batch_size=4", "train.micro_batch_size=2")
+    lm, tok = tiny_model(seed=0)
+    t = KTOTrainer(cfg, lm, tok, rows, [])
+    stats = t.update([r for r in t.train_rows if not r["label"]][:4])
+    assert "train/rewards/chosen" not in stats and "train/logps/chosen" not in stats
+    assert stats["train/rewards/rejected"] == 0.0 and stats["train/desirable_share"] == 0.0  # policy == reference
