@@ -39,16 +39,25 @@ def response_logps(model, tokenizer, prompts: list[str], responses: list[str], m
     return (logp * enc.response_mask).sum(-1), enc.lengths()
 
 
-class DPOTrainer(OfflineTrainer):
-    name = "dpo"
+class CachedReferenceTrainer(OfflineTrainer):
+    """An offline trainer whose reference is the policy it starts from: ``with_reference`` stores
+    the reference log-probs in each row once, before any update (DPO family, KTO)."""
 
-    def __init__(self, cfg: DPOConfig, model, tokenizer, rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]):
+    def __init__(self, cfg, model, tokenizer, rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]):
         self.model, self.tokenizer = model, tokenizer
         self.max_response_tokens = cfg.model.max_seq_len - cfg.model.max_prompt_tokens
         self.cfg = cfg
         self.train_rows = self.with_reference(rows)
         self.eval_rows = self.with_reference(eval_rows)
         self.setup(cfg)
+
+    def with_reference(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class DPOTrainer(CachedReferenceTrainer):
+    name = "dpo"
+    cfg: DPOConfig
 
     def logps(self, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Chosen and rejected log-prob sums and lengths, one forward over 2B sequences in which

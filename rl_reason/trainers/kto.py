@@ -21,26 +21,21 @@ from typing import Any
 import torch
 
 from rl_reason.trainers.common.encoding import as_text
-from rl_reason.trainers.dpo import response_logps, run_preference
-from rl_reason.trainers.offline import OfflineTrainer
+from rl_reason.trainers.dpo import CachedReferenceTrainer, response_logps, run_preference
 from rl_reason.trainers.pair_data import UNPAIRED_KEYS, UNPAIRED_TYPES, mismatched_indices
 from rl_reason.trainers.post_config import KTOConfig
 
 SIDE_METRICS = {"rewards/chosen": True, "rewards/rejected": False, "logps/chosen": True, "logps/rejected": False}
 
 
-class KTOTrainer(OfflineTrainer):
+class KTOTrainer(CachedReferenceTrainer):
     name = "kto"
+    cfg: KTOConfig
 
     def __init__(self, cfg: KTOConfig, model, tokenizer, rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]):
-        self.model, self.tokenizer = model, tokenizer
-        self.max_response_tokens = cfg.model.max_seq_len - cfg.model.max_prompt_tokens
-        self.cfg = cfg
         balance_note(rows, cfg.loss.desirable_weight, cfg.loss.undesirable_weight)
-        self.train_rows = self.with_reference(with_kl_completions(rows, cfg.seed))
-        self.eval_rows = self.with_reference(with_kl_completions(eval_rows, cfg.seed)) if eval_rows else []
-        self.setup(cfg)
         self._kl_batch: tuple[list, torch.Tensor, torch.Tensor] | None = None
+        super().__init__(cfg, model, tokenizer, rows, eval_rows)
 
     def logps(self, rows: list[dict[str, Any]], key: str = "completion") -> torch.Tensor:
         """Log-prob sums (B,) of each row's ``key`` response after its prompt."""
@@ -59,8 +54,10 @@ class KTOTrainer(OfflineTrainer):
 
     @torch.no_grad()
     def with_reference(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Copies of ``rows`` carrying the current policy's log-prob sums of their own response
-        (``ref_logps``) and of their mismatched one (``ref_kl_logps``) as the reference."""
+        """Copies of ``rows`` with a mismatched response (``kl_completion``) and the current
+        policy's log-prob sums of their own response (``ref_logps``) and of the mismatched one
+        (``ref_kl_logps``) as the reference."""
+        rows = with_kl_completions(rows, self.cfg.seed) if rows else []
         self.model.eval()
         out = []
         mb = self.cfg.train.micro_batch_size

@@ -66,23 +66,9 @@ def test_dpo_trains_on_step_pairs_with_the_prefix_in_the_prompt(tmp_path):
     rows = build_step_pairs(problems, sample, lambda pid, sols: [s.endswith("14") for s in sols], k=2)
     assert len(rows) == 4 and rows[0]["prompt"] == "Q0:a = 12\n"
     assert (rows[0]["chosen"], rows[0]["rejected"]) == ("b = 14\n", "b = 15\n")
-    cfg = load_config(
-        DPOConfig,
-        None,
-        [
-            f"output_dir={tmp_path / 'run'}",
-            "model.max_prompt_tokens=16",
-            "model.max_seq_len=32",
-            "log.tensorboard=false",
-            "log.progress=false",
-            "data.train=unused.jsonl",
-            "train.steps=3",
-            "train.batch_size=4",
-            "train.micro_batch_size=4",
-            "train.lr=5e-3",
-            "eval_every=0",
-        ],
-    )
+    overrides = "model.max_prompt_tokens=16 model.max_seq_len=32 log.tensorboard=false log.progress=false eval_every=0"
+    train = "data.train=unused.jsonl train.steps=3 train.batch_size=4 train.micro_batch_size=4 train.lr=5e-3"
+    cfg = load_config(DPOConfig, None, [f"output_dir={tmp_path / 'run'}", *overrides.split(), *train.split()])
     lm, tok = tiny_model(seed=0)
     t = DPOTrainer(cfg, lm, tok, rows, [])
     t.train()
