@@ -84,3 +84,57 @@ def test_step_dpo_recipe_is_the_dpo_trainer_on_step_pairs():
 
     name, cfg = load_train_config(str(Path(__file__).resolve().parents[2] / "recipes" / "step_dpo.yaml"), [])
     assert name == "dpo" and cfg.data.train.endswith("pairs.jsonl") and not cfg.pairs.data
+
+
+class _ScriptedEngine:
+    """Solves "What is a op b?" in three lines. The first call (the samples) answers wrongly,
+    going wrong at line 2; later calls (continuations) take the right or the wrong second line
+    half the time each, and nothing recovers after the wrong one (deterministic)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def generate(self, prompts, n, params, on_group_done=None):
+        import re
+
+        from rl_reason.rollout import Completion
+
+        groups = []
+        self.calls += 1
+        for prompt in prompts:
+            a, op, b = re.search(r"What is (\d+) ([-+]) (\d+)\?", prompt).groups()
+            gold = int(a) + int(b) if op == "+" else int(a) - int(b)
+            first, right, wrong = f"We compute {a} {op} {b}.\n", f"It is {gold}.\n", f"It is {gold + 1}.\n"
+            rest = [right + f"So \\boxed{{{gold}}}", wrong + f"So \\boxed{{{gold + 1}}}"] * n
+            if prompt.endswith(wrong):
+                texts = [f"So \\boxed{{{gold + 1}}}"] * n
+            elif prompt.endswith(first):
+                texts = rest
+            elif self.calls == 1:
+                texts = [first + wrong + f"So \\boxed{{{gold + 1}}}"] * n
+            else:
+                texts = [first + t for t in rest]
+            groups.append([Completion(t, [1], [0.0], "stop", [1]) for t in texts[:n]])
+            if on_group_done is not None:
+                on_group_done(len(groups) - 1)
+        return groups
+
+
+def test_mint_step_pairs_finds_the_first_wrong_step_with_the_real_verifier(tmp_path, monkeypatch):
+    import rl_reason.rollout
+    from rl_reason.trainers.minting import mint_step_pairs
+    from rl_reason.trainers.post_config import MintPairsConfig
+
+    engine = _ScriptedEngine()
+    monkeypatch.setattr(rl_reason.rollout, "get_engine", lambda *a, **kw: engine)
+    lm, tok = tiny_model(seed=0)
+    mint = MintPairsConfig(data="arithmetic:train", limit=2, n=2, max_new_tokens=16)
+    rows = mint_step_pairs(lm, tok, mint, tmp_path / "out", seed=0, progress=False, k=2)
+    # arith-train-0 is "What is 9 - 8?" (1): every sampled answer says 2, wrong at its second line.
+    assert [r["id"] for r in rows] == ["arith-train-0", "arith-train-1"]
+    r = rows[0]
+    assert r["prompt"].endswith("We compute 9 - 8.\n") and (r["chosen"], r["rejected"]) == ("It is 1.\n", "It is 2.\n")
+    # Rates: bare problem 1/2, after line 1 1/2, after the wrong line 0 -> the wrong step is line 2 (index 1).
+    assert r["step"] == 1 and r["rates"] == [0.5, 0.5, 0.0]
+    written = [json.loads(x) for x in (tmp_path / "out" / "pairs.jsonl").read_text().splitlines()]
+    assert written == rows
