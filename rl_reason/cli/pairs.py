@@ -35,7 +35,7 @@ def handle(args: argparse.Namespace) -> int:
         raise checks.UserError(f"--data {args.data}: no rows")
 
     from rl_reason.models import load_model
-    from rl_reason.trainers import minting
+    from rl_reason.trainers.minting import mint_pairs
     from rl_reason.trainers.post_config import MintPairsConfig
 
     mint = MintPairsConfig(data=args.data, limit=args.limit, n=args.n, template=args.template,
@@ -45,16 +45,20 @@ def handle(args: argparse.Namespace) -> int:
         model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device)
     progress = not args.quiet
     if args.unpaired:
-        rows = minting.mint_unpaired(model, tokenizer, mint, args.out, seed=args.seed, progress=progress)
+        from rl_reason.trainers.minting import mint_unpaired
+
+        rows = mint_unpaired(model, tokenizer, mint, args.out, seed=args.seed, progress=progress)
         good = sum(r["label"] for r in rows)
         print(f"{len(rows)} rows ({good} desirable, {len(rows) - good} undesirable) from "
               f"{len({r['id'] for r in rows})} prompts -> {out / written}")
     elif args.step_level:
-        rows = minting.mint_step_pairs(model, tokenizer, mint, args.out, seed=args.seed, progress=progress, k=args.k,
-                                       fail_rate=args.fail_rate)
+        from rl_reason.trainers.minting import mint_step_pairs
+
+        rows = mint_step_pairs(model, tokenizer, mint, args.out, seed=args.seed, progress=progress, k=args.k,
+                               fail_rate=args.fail_rate)
         print(f"{len(rows)} step-level pairs from {len({r['id'] for r in rows})} prompts -> {out / written}")
     else:
-        rows = minting.mint_pairs(model, tokenizer, mint, args.out, seed=args.seed, progress=progress)
+        rows = mint_pairs(model, tokenizer, mint, args.out, seed=args.seed, progress=progress)
         print(f"{len(rows)} pairs from {len({r['id'] for r in rows})} prompts with both a correct and an incorrect "
               f"answer -> {out / written}")
     return 0
@@ -74,6 +78,10 @@ def register(subparsers) -> None:
     p.add_argument("--temperature", type=checks.non_negative_float, default=1.0, help="sampling temperature (default 1.0)")
     p.add_argument("--max-new-tokens", type=checks.positive_int, default=256, help="response length limit (default 256)")
     p.add_argument("--max-pairs-per-prompt", type=checks.non_negative_int, default=0, help="pairs kept per prompt (default 0 = all that pair up)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--dtype", default="float32", help="model dtype (default float32)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--unpaired", action="store_true",
                       help="write unpaired.jsonl: every distinct answer labelled by correctness (KTO rows)")
@@ -83,8 +91,4 @@ def register(subparsers) -> None:
                    help="--step-level: continuations sampled per step prefix (default 4)")
     p.add_argument("--fail-rate", type=checks.non_negative_float, default=0.0,
                    help="--step-level: a prefix whose verified share of continuations is at most this has failed (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--dtype", default="float32", help="model dtype (default float32)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handle)
