@@ -1,4 +1,4 @@
-"""Training loops (GRPO/DAPO, PPO, reward model, DPO family, KTO, SFT) and the pieces every trainer shares (``trainers.common``).
+"""Training loops (GRPO/DAPO, PPO, reward model, DPO family, SFT) and the pieces every trainer shares (``trainers.common``).
 
 ``TRAINERS`` maps a config's ``trainer:`` key to its config class and run function, so the
 ``rl-reason train`` CLI dispatches without importing torch until a job actually starts.

@@ -1,6 +1,6 @@
 """Typed configs of the post-training trainers: reward model, DPO family, KTO, SFT, PPO (torch-free).
 
-The offline trainers (RM, DPO, KTO, SFT) share the model, optimisation, logging and checkpoint
+The offline trainers (RM, DPO, SFT) share the model, optimisation, logging and checkpoint
 sections; PPO is the GRPO config plus a critic, a reward model and GAE settings, since it runs
 on the GRPO trainer's rollout, reward, checkpoint and metrics code.
 """
