@@ -131,7 +131,7 @@ def handle(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a model (GRPO/DAPO, PPO, reward model, DPO family and Step-DPO, KTO, SFT) from a YAML recipe",
+        help="train a model (GRPO/DAPO, PPO, reward model, DPO family, SFT) from a YAML recipe",
         description="Train a model from a YAML recipe, with key=value overrides. Writes metrics.jsonl, "
         "TensorBoard logs and checkpoints to output_dir; with resume=auto (default) a rerun continues "
         "from the newest checkpoint. Trainers: grpo, ppo, reward_model, dpo (dpo/cDPO/ipo/simpo/orpo; Step-DPO is "

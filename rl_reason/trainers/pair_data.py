@@ -22,7 +22,7 @@ UNPAIRED_TYPES = {"label": bool}
 def load_rows(source: str, required: tuple[str, ...], limit: int = 0,
               types: dict[str, type] | None = None) -> list[dict[str, Any]]:
     """Rows of a JSONL file, or of a hub dataset ``id[:split]`` (split defaults to train), each
-    holding every ``required`` key, and each key of ``types`` holding a value of that type."""
+    holding every ``required`` key."""
     path = Path(source).expanduser()
     rows: list[tuple[str, dict[str, Any]]] = []
     if path.suffix in (".jsonl", ".json") or path.exists():
@@ -47,7 +47,7 @@ def load_rows(source: str, required: tuple[str, ...], limit: int = 0,
         missing = [k for k in required if k not in row]
         if missing:
             raise ValueError(f"{where}: row has no {', '.join(map(repr, missing))} (needs {', '.join(required)})")
-        for key, tp in (types or {}).items():
+        for key, tp in (types or {}).items():  # and each key of ``types`` a value of that type
             if not isinstance(row[key], tp):
                 raise ValueError(f"{where}: key {key!r} must be a {tp.__name__}, got {type(row[key]).__name__} {row[key]!r}")
     return [row for _, row in rows]
