@@ -67,10 +67,13 @@ def run_warm_start(cfg: GRPOConfig) -> tuple[Path | None, float]:
     run_dir, model, tokenizer = start_policy_run(sft_cfg)
     started = time.perf_counter()
     rows = rejection_sampled_rows(sft_cfg, run_dir, model, tokenizer)
-    if not rows:
-        # Not an error: RL still runs, and its learning-signal check explains the likely causes.
-        print(f"warning: warm start skipped: none of the {cfg.warm_start.prompts} x {cfg.warm_start.n} samples was "
-              f"verified correct ({run_dir / 'rejection_sampling'}); RL starts from the base model", file=sys.stderr)
+    if len(rows) < cfg.warm_start.batch_size:
+        # Too few to teach a shape: fine-tuning on one or two answers only memorises them (measured: one
+        # kept answer, 12 steps, and the model then answered nothing). Not an error: RL still runs, and
+        # its learning-signal check explains the likely causes.
+        print(f"warning: warm start skipped: {len(rows)} of the {cfg.warm_start.prompts} x {cfg.warm_start.n} samples "
+              f"were verified correct, fewer than one batch (warm_start.batch_size={cfg.warm_start.batch_size}) "
+              f"({run_dir / 'rejection_sampling'}); RL starts from the base model", file=sys.stderr)
         return None, time.perf_counter() - started
     fine_tune(sft_cfg, model, tokenizer, rows)
     return final, time.perf_counter() - started

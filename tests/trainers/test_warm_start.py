@@ -45,9 +45,13 @@ def test_rl_starts_from_the_warm_started_model_and_a_rerun_reuses_it(tmp_path, s
 
     def fake_correct_samples(model, tokenizer, mint, out_dir, seed=0, progress=True):  # a policy that got 8 right
         calls.append((mint.data, mint.limit, mint.n))
-        return [{"id": i, "prompt": f"Problem: {i} + 1 =", "completion": f"\\boxed{{{i + 1}}}"} for i in range(8)]
+        return [{"id": i, "prompt": f"Problem: {i} + 1 =", "completion": f"\\boxed{{{i + 1}}}"} for i in range(kept)]
 
     monkeypatch.setattr(minting, "correct_samples", fake_correct_samples)
+    kept = 3  # fewer than warm_start.batch_size: skipped, RL starts from the base
+    assert run_warm_start(_cfg(tmp_path / "few", saved_policy))[0] is None
+    kept = 8
+    calls.clear()
     cfg = _cfg(tmp_path, saved_policy, "data.eval=arithmetic:heldout", "data.eval_limit=3")
     final, seconds = run_warm_start(cfg)
     assert calls == [("arithmetic:train", 6, 3)] and seconds > 0
@@ -68,7 +72,8 @@ def test_warm_start_without_a_correct_sample_warns_and_rl_starts_from_the_base(t
     # A random tiny model answers no arithmetic problem right: nothing to fine-tune on.
     final, seconds = run_warm_start(_cfg(tmp_path, saved_policy))
     assert final is None and seconds > 0
-    assert "warm start skipped: none of the 6 x 3 samples was verified correct" in capsys.readouterr().err
+    assert "warm start skipped: 0 of the 6 x 3 samples were verified correct, fewer than one batch" in (
+        capsys.readouterr().err)
 
 
 def test_off_by_default_and_bad_values_name_the_key(tmp_path, saved_policy):
