@@ -63,7 +63,7 @@ def test_prm800k_alternatives_end_their_own_solutions(tmp_path):
     ({"input": "q Step 1: a ки", "label": "q Step 1: a ?"}, "auto", r"expected '\+' or '-'"),
     ({"input": "q Step 1: a ки", "label": "q Step 1: a +++"}, "auto", "chars expected"),
     ({"input": "question only ки", "label": "question only +"}, "auto", "no 'Step 1:'"),
-    ({"question": {"problem": "p"}, "label": {"steps": [{"completions": [{"text": "a"}], "chosen_completion": 0}]}},
+    ({"question": {"problem": "p"}, "label": {"steps": [{"completions": [{"text": "a"}, {"text": "b", "rating": 1}], "chosen_completion": 1}]}},
      "auto", r"label.steps\[0\].completions\[0\] has no 'rating'"),
     ({"question": {"problem": "p"}, "label": {"steps": [{"completions": [], "chosen_completion": 3}]}},
      "auto", "chosen_completion=3"),
