@@ -93,6 +93,13 @@ def _check_run_inputs(cfg) -> None:
         if not is_scalar_model_dir(Path(reward_model)):
             raise checks.UserError(f"reward_model.path {reward_model} is not a trained reward model folder "
                                    "(train one first: rl-reason train --config recipes/rm.yaml)")
+    prm = flat.get("reward.prm.path")
+    if prm:
+        from rl_reason.model_names import is_step_model_dir
+
+        if not is_step_model_dir(Path(prm)):
+            raise checks.UserError(f"reward.prm.path {prm} is not a trained process reward model folder "
+                                   "(train one first: rl-reason train --config recipes/prm.yaml)")
     checks.output_dir(cfg.output_dir, "output_dir")
 
 

@@ -158,6 +158,10 @@ class GRPOTrainer:
         self.reward_fn = reward_fn or VerifierReward(
             cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
             cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox, cfg.reward.answer_format)
+        if cfg.reward.prm.path:  # a learned process reward, mixed into the verifier's
+            from rl_reason.trainers.prm import ProcessReward
+
+            self.reward_fn = ProcessReward(self.reward_fn, cfg)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
         self.timers = PhaseTimers()
         self.signal_monitor = SignalMonitor(cfg.signal.warn_after, cfg.signal.min_groups_with_variance)

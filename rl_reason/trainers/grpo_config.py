@@ -79,6 +79,19 @@ class RolloutConfig:
 
 
 @dataclass
+class PRMRewardConfig:
+    path: str = cfg_field("", "trained process reward model folder (RUN/final of recipes/prm.yaml); empty = off")
+    aggregation: Literal["min", "last", "mean"] = cfg_field(
+        "min", "how a response's step scores become one (algorithms.STEP_AGGREGATIONS): its weakest step, its last, the mean")
+    weight: float = cfg_field(0.3, "reward = (1 - weight) * verifier reward + weight * PRM score (below 0.5 a wrong "
+                                   "answer never outscores a right one)")
+
+    def __post_init__(self):
+        if not 0.0 <= self.weight <= 1.0:
+            raise ConfigError(f"reward.prm.weight must be in [0, 1], got {self.weight}")
+
+
+@dataclass
 class RewardConfig:
     math_weight: float = cfg_field(1.0, "weight of the math verifier score (examples with an 'answer')")
     code_weight: float = cfg_field(1.0, "weight of the code verifier score (examples with 'tests')")
@@ -90,6 +103,7 @@ class RewardConfig:
         "full", "math answers read by the full extraction chain, or 'strict': committed answers only (box, answer phrase)"
     )
     sandbox: Literal["process", "docker"] = cfg_field("process", "code sandbox backend")
+    prm: PRMRewardConfig = cfg_field(PRMRewardConfig, "a process reward model's score mixed into the verifier reward")
 
 
 @dataclass

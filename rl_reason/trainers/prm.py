@@ -59,6 +59,36 @@ class ProcessScorer:
         return torch.cat(out) if out else torch.zeros(0)
 
 
+class ProcessReward:
+    """A reward function (``trainers.rewards.RewardFn``) that mixes a PRM's aggregated step score
+    into another's: ``(1 - w) * inner + w * PRM(question, response)`` (``algorithms.mix_process_outcome``).
+    The PRM reads the bare question (``Example.prompt``), as its training rows hold it; the score
+    is logged as the ``reward/prm`` component, correctness and validity stay the inner verifier's."""
+
+    def __init__(self, inner, cfg):
+        self.inner = inner
+        self.weight = cfg.reward.prm.weight
+        # Re-tokenised steps plus separators can outgrow the response: give them the whole context left.
+        self.scorer = ProcessScorer(cfg.reward.prm.path, cfg.reward.prm.aggregation, cfg.model.dtype, cfg.model.device,
+                                    cfg.model.max_prompt_tokens, cfg.model.max_seq_len - cfg.model.max_prompt_tokens)
+
+    def __call__(self, examples, responses):
+        from rl_reason.algorithms import mix_process_outcome
+
+        scored = self.inner(examples, responses)
+        process = self.scorer([ex.prompt for ex in examples], responses)
+        mixed = mix_process_outcome(torch.tensor([s.reward for s in scored]), process, self.weight)
+        for s, p, r in zip(scored, process.tolist(), mixed.tolist()):
+            s.components["prm"] = p
+            s.reward = r
+        return scored
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
+
 class PRMTrainer(OfflineTrainer):
     name = "prm"
 

@@ -3,6 +3,9 @@
 import json
 import math
 
+import pytest
+import torch
+
 from rl_reason.algorithms import IGNORE_INDEX
 from rl_reason.config import load_config
 from rl_reason.models import tiny_model
@@ -89,3 +92,36 @@ def test_prm_label_cli_writes_stepwise_rows_whose_labels_match_their_values(tmp_
         assert r["values"][-1] == float(samples[(r["id"], r["sample"])]["correct"])  # the last step: the solution's grade
     assert load_step_rows(str(out / "steps.jsonl"))[0]["completions"] == raw[0]["completions"]
     assert f"{len(raw)} solutions" in capsys.readouterr().out
+
+
+def _saved_prm(path):
+    from rl_reason.models.heads import step_model_from_lm
+
+    lm, tok = tiny_model(seed=1)
+    prm = step_model_from_lm(lm)
+    torch.nn.init.normal_(prm.score.weight, std=0.5)  # scores that differ between responses
+    prm.config.prm_step_separator = " "
+    prm.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_grpo_mixes_the_prm_score_into_the_verifier_reward(tmp_path):
+    from rl_reason.io import read_jsonl
+    from rl_reason.trainers.grpo import GRPOTrainer
+    from rl_reason.trainers.grpo_config import GRPOConfig
+    from rl_reason.trainers.rewards import Scored
+
+    prm = _saved_prm(tmp_path / "prm")
+    cfg = load_config(GRPOConfig, None, [
+        f"output_dir={tmp_path / 'run'}", "model.name=tiny:llama", "data.train=arithmetic:train", "data.template=base_boxed",
+        "data.train_limit=8", "rollout.n=4", "rollout.max_new_tokens=8", "train.prompts_per_step=2",
+        "train.micro_batch_size=8", "train.steps=1", "log.tensorboard=false", "log.progress=false",
+        "log.samples_every=0", "checkpoint.every=0", f"reward.prm.path={prm}", "reward.prm.weight=0.25",
+        "reward.prm.aggregation=last"])
+    trainer = GRPOTrainer(cfg, reward_fn=lambda examples, responses: [Scored(1.0, "correct", True) for _ in responses])
+    trainer.train()
+    row = [r for _, r in read_jsonl(tmp_path / "run" / "metrics.jsonl")][-1]
+    assert 0.0 < row["reward/prm"] < 1.0
+    # every verifier reward is 1: the step's mean reward is 0.75 + 0.25 * the mean PRM score
+    assert row["reward/mean"] == pytest.approx(0.75 + 0.25 * row["reward/prm"], abs=1e-5)
