@@ -125,3 +125,31 @@ def test_grpo_mixes_the_prm_score_into_the_verifier_reward(tmp_path):
     assert 0.0 < row["reward/prm"] < 1.0
     # every verifier reward is 1: the step's mean reward is 0.75 + 0.25 * the mean PRM score
     assert row["reward/mean"] == pytest.approx(0.75 + 0.25 * row["reward/prm"], abs=1e-5)
+
+
+def test_eval_rerank_picks_the_prm_top_sample_per_problem(tmp_path, capsys):
+    from rl_reason.cli.main import main
+
+    lm, tok = tiny_model(seed=0)
+    lm.save_pretrained(tmp_path / "policy")
+    tok.save_pretrained(tmp_path / "policy")
+    prm = _saved_prm(tmp_path / "prm")
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", str(tmp_path / "policy"), "--suite", "arithmetic:heldout", "--limit", "3", "--n", "3",
+                 "--max-new-tokens", "6", "--template", "base_boxed", "--device", "cpu", "--out", str(out),
+                 "--rerank", str(prm), "--rerank-aggregation", "last"]) == 0
+    summary = json.loads((out / "summary.json").read_text())["suites"]["arithmetic:heldout"]
+    rerank = summary["rerank"]
+    scores = [json.loads(x) for x in (out / "rerank_scores.jsonl").read_text().splitlines()]
+    samples = {(s["id"], s["sample"]): s for s in map(json.loads, (out / "samples.jsonl").read_text().splitlines())}
+    assert len(scores) == 9 and len(rerank["picked"]) == 3
+    for pid, pick in rerank["picked"].items():
+        mine = [s for s in scores if s["id"] == pid]
+        assert pick == max(mine, key=lambda s: (s["score"], -s["sample"]))["sample"]
+    expected = sum(samples[(pid, pick)]["correct"] for pid, pick in rerank["picked"].items()) / 3
+    assert rerank["rerank@3"]["mean"] == pytest.approx(expected)
+    assert "best-of-3 by the PRM" in capsys.readouterr().out
+    # a policy folder is not a PRM: refused before sampling
+    assert main(["eval", "--model", str(tmp_path / "policy"), "--suite", "arithmetic:heldout", "--limit", "1", "--n", "1",
+                 "--out", str(tmp_path / "e2"), "--rerank", str(tmp_path / "policy")]) == 2
+    assert "not a trained process reward model" in capsys.readouterr().err
