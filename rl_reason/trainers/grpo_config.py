@@ -201,6 +201,18 @@ class CurriculumConfig:
 
 
 @dataclass
+class DistillConfig:
+    teacher: str = cfg_field(
+        "", "on-policy distillation: a teacher model (same tokenizer) that scores the policy's sampled tokens; each "
+            "token's advantage gains -coef * (log p_policy - log p_teacher), the reverse KL's sample (empty = off)")
+    coef: float = cfg_field(1.0, "weight of the per-token distillation advantage")
+
+    def __post_init__(self):
+        if self.coef < 0:
+            raise ConfigError(f"distill.coef must be >= 0, got {self.coef}")
+
+
+@dataclass
 class AdamWConfig:
     """The optimiser fields every trainer's ``train`` section shares (AdamW, LR schedule, clipping)."""
 
@@ -312,6 +324,7 @@ class GRPOConfig:
     shaping: ShapingConfig = cfg_field(ShapingConfig, "reward mixing (weighted sum / GDPO) and length / repetition shaping")
     entropy: EntropyConfig = cfg_field(EntropyConfig, "entropy control: adaptive entropy bonus, Clip-Cov / KL-Cov knobs")
     curriculum: CurriculumConfig = cfg_field(CurriculumConfig, "online difficulty curriculum (per-prompt pass rates steer sampling)")
+    distill: DistillConfig = cfg_field(DistillConfig, "on-policy distillation from a teacher (per-token reverse-KL advantage)")
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
