@@ -162,7 +162,9 @@ def detect_format(row: dict[str, Any], where: str) -> str:
                        "(stepwise), input/label (math_shepherd) or question/label (prm800k)")
 
 
-def _raw_rows(source: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def source_rows(source: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, row)`` of a JSONL file, or of a hub dataset ``id[:split]`` (split defaults to train);
+    ``where`` names the file and line (or the hub row) for error messages."""
     path = Path(source).expanduser()
     if path.suffix in (".jsonl", ".json") or path.exists():
         if not path.is_file():
@@ -187,7 +189,7 @@ def load_step_rows(source: str, fmt: str = "auto", limit: int = 0) -> list[dict[
         raise ValueError(f"unknown step-label format {fmt!r}; valid: {', '.join(STEP_FORMATS)}")
     rows: list[dict[str, Any]] = []
     reader = None
-    for where, raw in _raw_rows(source):
+    for where, raw in source_rows(source):
         if reader is None:
             reader = READERS[detect_format(raw, where) if fmt == "auto" else fmt]
         rows += reader(raw, where)
