@@ -153,3 +153,21 @@ def test_eval_rerank_picks_the_prm_top_sample_per_problem(tmp_path, capsys):
     assert main(["eval", "--model", str(tmp_path / "policy"), "--suite", "arithmetic:heldout", "--limit", "1", "--n", "1",
                  "--out", str(tmp_path / "e2"), "--rerank", str(tmp_path / "policy")]) == 2
     assert "not a trained process reward model" in capsys.readouterr().err
+
+
+def test_prm_loss_matches_the_token_classification_loss_trl_trains_with():
+    # TRL's PRMTrainer optimises the HF token-classification model's own loss (cross-entropy with
+    # ignore_index -100 over the step-end labels); without padding the head reads the same logits.
+    from rl_reason.algorithms import prm_loss
+    from rl_reason.models.heads import head_outputs, step_model_from_lm
+
+    lm, tok = tiny_model(seed=2)
+    model = step_model_from_lm(lm)
+    torch.nn.init.normal_(model.score.weight, std=0.3)
+    enc = encode_steps(tok, ["q 1", "q 2"], [["a b", "c d e"], ["f", "g h"]], "\n", 16, 64, labels=[[1, 0], [0, 1]])
+    full = enc.attention_mask.bool().all(-1)
+    ids, mask, labels = enc.input_ids[full], enc.attention_mask[full], enc.labels[full]
+    assert len(ids) >= 1
+    hf = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    ours, _ = prm_loss(head_outputs(model, ids, mask), labels)
+    torch.testing.assert_close(ours, hf, rtol=1e-5, atol=1e-6)
