@@ -88,11 +88,17 @@ def check_model_name(name: str) -> None:
                          f"{hint}known aliases: {aliases}")
 
 
+def _architectures(path: Path) -> list[str]:
+    config = path / "config.json"
+    return (json.loads(config.read_text()).get("architectures") or []) if config.is_file() else []
+
+
 def is_scalar_model_dir(path: Path) -> bool:
     """Whether ``path`` holds a saved sequence-classification model: a trained reward model or
     critic (a scalar head), not a policy checkpoint."""
-    config = path / "config.json"
-    if not config.is_file():
-        return False
-    archs = json.loads(config.read_text()).get("architectures") or []
-    return any(a.endswith("ForSequenceClassification") for a in archs)
+    return any(a.endswith("ForSequenceClassification") for a in _architectures(path))
+
+
+def is_step_model_dir(path: Path) -> bool:
+    """Whether ``path`` holds a saved token-classification model: a trained process reward model."""
+    return any(a.endswith("ForTokenClassification") for a in _architectures(path))

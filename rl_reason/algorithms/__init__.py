@@ -6,6 +6,7 @@
                                                       response_mask=m, clip_low=0.2, clip_high=0.28)
     loss = aggregate_loss(loss_mat, m, "token-mean", global_num_tokens=n)
     losses, metrics = PREFERENCE_LOSSES.get("dpo")(chosen_logps=..., rejected_logps=..., ...)
+    seq_scores = STEP_AGGREGATIONS.get("min")(step_scores=s, step_mask=m)   # process reward models
 """
 
 from rl_reason.algorithms.advantages import ADVANTAGES
@@ -33,6 +34,15 @@ from rl_reason.algorithms.policy_loss import (
     truncated_is_weights,
 )
 from rl_reason.algorithms.preference import PREFERENCE_LOSSES, UNPAIRED_LOSSES, bradley_terry_loss, kto_loss
+from rl_reason.algorithms.process import (
+    IGNORE_INDEX,
+    STEP_AGGREGATIONS,
+    distill_advantages,
+    distill_loss,
+    mix_process_outcome,
+    prm_loss,
+    step_probabilities,
+)
 from rl_reason.algorithms.registry import Registry
 from rl_reason.algorithms.shaping import REWARD_MIXES, length_penalty, repetition_penalty, repetition_share
 from rl_reason.algorithms.value import clipped_value_loss, explained_variance
@@ -41,18 +51,22 @@ __all__ = [
     "ADVANTAGES",
     "AGGREGATION_MODES",
     "GroupFilter",
+    "IGNORE_INDEX",
     "KL_ESTIMATORS",
     "LossNormalisers",
     "POLICY_LOSSES",
     "PREFERENCE_LOSSES",
     "REWARD_MIXES",
     "Registry",
+    "STEP_AGGREGATIONS",
     "UNPAIRED_LOSSES",
     "adaptive_entropy_coef",
     "aggregate_loss",
     "all_reduce_normalisers",
     "bradley_terry_loss",
     "clipped_value_loss",
+    "distill_advantages",
+    "distill_loss",
     "entropy_bonus_loss",
     "entropy_from_logits",
     "explained_variance",
@@ -67,11 +81,14 @@ __all__ = [
     "masked_sum",
     "masked_var",
     "masked_whiten",
+    "mix_process_outcome",
     "overlong_filter_mask",
+    "prm_loss",
     "repetition_penalty",
     "repetition_share",
     "soft_overlong_penalty",
     "step_normalisers",
+    "step_probabilities",
     "token_covariance",
     "truncated_is_weights",
 ]

@@ -77,6 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", default="float32", help="model dtype (default float32)")
     p.add_argument("--device", default=None, help="cpu or cuda for the hf engine (default: cuda when available)")
     p.add_argument("--out", required=True, help="output directory (created; reused to resume)")
+    p.add_argument("--rerank", default=None, metavar="PRM_DIR",
+                   help="also report best-of-n picked by this trained process reward model (RUN/final of "
+                   "recipes/prm.yaml) as rerank@n, beside pass@1 and maj@n; scores go to OUT/rerank_scores.jsonl")
+    p.add_argument("--rerank-aggregation", choices=("min", "last", "mean"), default="min",
+                   help="how --rerank turns a response's step scores into one (default min: its weakest step)")
     p.set_defaults(func=run_eval)
 
     g = subparsers.add_parser(
@@ -159,6 +164,8 @@ def run_eval(args: argparse.Namespace) -> int:
     config = {**{k: getattr(args, k) for k in SAMPLING_KEYS}, "ks": ks}
     suites = {_suite_label(name): _load_suite(name, args) for name in args.suite.split(",")}
     _check_resume(out, config)
+    if args.rerank:
+        _check_prm(args.rerank)
 
     from rl_reason.data_pipelines.templates import default_template
     from rl_reason.eval import evaluate, write_report
@@ -185,11 +192,50 @@ def run_eval(args: argparse.Namespace) -> int:
             out_dir=out, suite=label, batch_size=args.batch_size, grade_timeout=args.grade_timeout,
             grade_workers=args.grade_workers,
         )
+    if args.rerank:
+        _rerank(args, out, suites, summaries)
     write_report(out, summaries, config)
     _print_summaries(summaries)
     print(f"wrote {out / 'samples.jsonl'}, {out / 'summary.json'}, {out / 'plot.png'}")
     return 0
 
+
+def _check_prm(path: str) -> None:
+    from rl_reason.model_names import is_step_model_dir
+
+    if not Path(path).expanduser().is_dir():
+        raise UserError(f"--rerank {path}: no such folder; it needs a trained process reward model (RUN/final of recipes/prm.yaml)")
+    if not is_step_model_dir(Path(path).expanduser()):
+        raise UserError(f"--rerank {path} is not a trained process reward model: its config.json names no "
+                        "*ForTokenClassification architecture; train one with recipes/prm.yaml")
+
+
+def _rerank(args: argparse.Namespace, out: Path, suites: dict[str, list], summaries: dict[str, dict[str, Any]]) -> None:
+    """Best-of-n by the PRM for each suite, into its summary as ``rerank``."""
+    import json
+
+    from rl_reason.eval import read_samples
+    from rl_reason.eval.rerank import best_of_n
+    from rl_reason.io import atomic_write_text
+    from rl_reason.trainers.prm import ProcessScorer
+
+    with checks.loading(f"--rerank {args.rerank}"):
+        scorer = ProcessScorer(args.rerank, args.rerank_aggregation, args.dtype, args.device or _default_device(),
+                               max_response_tokens=2 * args.max_new_tokens)
+    lines = []
+    for label, examples in suites.items():
+        by_id = {ex.id: ex for ex in examples}
+        records = [r for r in read_samples(out / "samples.jsonl", label) if r["id"] in by_id]
+        scores = scorer([by_id[r["id"]].prompt for r in records], [r["text"] for r in records]).tolist()
+        result = best_of_n(records, scores)
+        summaries[label]["rerank"] = {"model": args.rerank, "aggregation": args.rerank_aggregation,
+                                      f"rerank@{args.n}": result["accuracy"], "picked": result["picked"]}
+        lines += [json.dumps({"suite": label, "id": r["id"], "sample": r["sample"], "score": s}) + "\n"
+                  for r, s in zip(records, scores)]
+        ci = result["accuracy"]["ci95"]
+        print(f"{label}: best-of-{args.n} by the PRM ({args.rerank_aggregation} step score) = "
+              f"{result['accuracy']['mean']:.3f} [{ci[0]:.3f},{ci[1]:.3f}]")
+    atomic_write_text(out / "rerank_scores.jsonl", "".join(lines))
 
 def _read_generations(path: Path, suite: str, examples: dict) -> list[dict[str, Any]]:
     from rl_reason.io import JsonlError, read_jsonl

@@ -93,6 +93,16 @@ def _check_run_inputs(cfg) -> None:
         if not is_scalar_model_dir(Path(reward_model)):
             raise checks.UserError(f"reward_model.path {reward_model} is not a trained reward model folder "
                                    "(train one first: rl-reason train --config recipes/rm.yaml)")
+    teacher = flat.get("distill.teacher")
+    if teacher:
+        checks.model_name(teacher, "distill.teacher")
+    prm = flat.get("reward.prm.path")
+    if prm:
+        from rl_reason.model_names import is_step_model_dir
+
+        if not is_step_model_dir(Path(prm)):
+            raise checks.UserError(f"reward.prm.path {prm} is not a trained process reward model folder "
+                                   "(train one first: rl-reason train --config recipes/prm.yaml)")
     checks.output_dir(cfg.output_dir, "output_dir")
 
 
@@ -131,7 +141,8 @@ def handle(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a model (GRPO/DAPO, PPO, reward model, DPO family, SFT) from a YAML recipe",
+        help="train a model (GRPO/DAPO with optional on-policy distillation, PPO, reward model, process reward "
+        "model, DPO family, SFT) from a YAML recipe",
         description="Train a model from a YAML recipe, with key=value overrides. Writes metrics.jsonl, "
         "TensorBoard logs and checkpoints to output_dir; with resume=auto (default) a rerun continues "
         "from the newest checkpoint. Trainers: grpo, ppo, reward_model, dpo (dpo/cDPO/ipo/simpo/orpo; Step-DPO is "

@@ -1,4 +1,5 @@
-"""Scalar heads on causal-LM backbones: reward models and PPO critics.
+"""Heads on causal-LM backbones: scalar ones (reward models, PPO critics) and the two-class
+token classifier of a process reward model (P(step is good) at each step's last token).
 
 Both are a transformers ``AutoModelForSequenceClassification`` with ``num_labels=1`` (a linear
 ``score`` head on the decoder), so a trained reward model is a plain HF folder that
@@ -13,48 +14,77 @@ import os
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
-from rl_reason.model_names import is_scalar_model_dir
+from rl_reason.model_names import is_scalar_model_dir, is_step_model_dir
 from rl_reason.models.logprobs import position_ids_from_mask
 
 
-def scalar_model_from_lm(lm: torch.nn.Module) -> torch.nn.Module:
-    """A one-output sequence-classification model whose backbone is a copy of ``lm``'s decoder
-    and whose new ``score`` head is zero, so every sequence starts at reward/value 0 and the
-    result does not depend on the global RNG; ``lm`` is left untouched."""
+def _head_model_from_lm(lm: torch.nn.Module, auto_class, num_labels: int, problem_type: str) -> torch.nn.Module:
+    """An ``auto_class`` model whose backbone is a copy of ``lm``'s decoder and whose new
+    ``score`` head is zero, so every output starts at 0 and the result does not depend on the
+    global RNG; ``lm`` is left untouched."""
     config = lm.config.__class__.from_dict(lm.config.to_dict())
-    config.num_labels = 1
-    config.problem_type = "regression"
-    model = AutoModelForSequenceClassification.from_config(config)
+    config.num_labels = num_labels
+    config.problem_type = problem_type
+    model = auto_class.from_config(config)
     model.base_model.load_state_dict(lm.base_model.state_dict())
     torch.nn.init.zeros_(model.score.weight)
+    if getattr(model.score, "bias", None) is not None:
+        torch.nn.init.zeros_(model.score.bias)
     param = next(lm.parameters())
     return model.to(device=param.device, dtype=param.dtype).eval()
+
+
+def scalar_model_from_lm(lm: torch.nn.Module) -> torch.nn.Module:
+    """A one-output sequence-classification model (reward / value 0 at the start) on ``lm``'s backbone."""
+    return _head_model_from_lm(lm, AutoModelForSequenceClassification, 1, "regression")
+
+
+def step_model_from_lm(lm: torch.nn.Module) -> torch.nn.Module:
+    """A two-class token-classification model (a PRM; P(good) = 1/2 everywhere at the start) on ``lm``'s backbone."""
+    return _head_model_from_lm(lm, AutoModelForTokenClassification, 2, "single_label_classification")
+
+
+def _load_head_model(name_or_path, dtype: str, device: str, is_saved, auto_class, from_lm):
+    from rl_reason.models.loading import load_model, parse_dtype
+
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_dir() and is_saved(path):
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = auto_class.from_pretrained(path, dtype=parse_dtype(dtype))
+        return model.to(device).eval(), tokenizer
+    lm, tokenizer = load_model(name_or_path, dtype=dtype, device=device)
+    model = from_lm(lm)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
 
 
 def load_scalar_model(name_or_path: str | os.PathLike, dtype: str = "float32", device: str = "cpu"):
     """``(model, tokenizer)``: a saved reward model / critic folder as is, or any causal LM that
     ``rl_reason.models.load_model`` accepts (alias, hub id, dir, GGUF) with a fresh scalar head."""
-    from rl_reason.models.loading import load_model, parse_dtype
+    return _load_head_model(name_or_path, dtype, device, is_scalar_model_dir, AutoModelForSequenceClassification,
+                            scalar_model_from_lm)
 
-    path = Path(str(name_or_path)).expanduser()
-    if path.is_dir() and is_scalar_model_dir(path):
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=parse_dtype(dtype))
-        return model.to(device).eval(), tokenizer
-    lm, tokenizer = load_model(name_or_path, dtype=dtype, device=device)
-    model = scalar_model_from_lm(lm)
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
+
+def load_step_model(name_or_path: str | os.PathLike, dtype: str = "float32", device: str = "cpu"):
+    """``(model, tokenizer)`` of a process reward model: a saved PRM folder (token classification)
+    as is, or any causal LM with a fresh two-class head (class 1 = the step is good)."""
+    return _load_head_model(name_or_path, dtype, device, is_step_model_dir, AutoModelForTokenClassification,
+                            step_model_from_lm)
+
+
+def head_outputs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, num_labels) float32 head outputs at every position (a PRM's step logits)."""
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask,
+                              position_ids=position_ids_from_mask(attention_mask)).last_hidden_state
+    return model.score(hidden).float()
 
 
 def _token_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask,
-                              position_ids=position_ids_from_mask(attention_mask)).last_hidden_state
-    return model.score(hidden).squeeze(-1).float()  # (B, T)
+    return head_outputs(model, input_ids, attention_mask).squeeze(-1)  # (B, T)
 
 
 def sequence_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ from rl_reason.algorithms import (
     ADVANTAGES,
     POLICY_LOSSES,
     aggregate_loss,
+    distill_advantages,
     filter_groups_by_std,
     kl_penalty,
     logprob_mismatch_metrics,
@@ -143,6 +144,8 @@ class GRPOTrainer:
         if cfg.algorithm.kl_coef > 0:
             self.ref_model, _ = _load_policy(cfg, init_from)
             self.ref_model.requires_grad_(False)
+        self.teacher = _load_teacher(cfg, self.tokenizer) if cfg.distill.teacher else None
+        self.distill_metrics: dict[str, float] = {}
         if cfg.rollout.engine == "vllm":  # its own copy of the weights, refreshed by load_state_from
             self.engine = get_engine("vllm", model=str(init_from or cfg.model.name), tokenizer=self.tokenizer, dtype=cfg.model.dtype,
                                      gpu_memory_utilization=cfg.rollout.gpu_memory_utilization, seed=cfg.seed)
@@ -159,6 +162,10 @@ class GRPOTrainer:
         self.reward_fn = reward_fn or VerifierReward(
             cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
             cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox, cfg.reward.answer_format)
+        if cfg.reward.prm.path:  # a learned process reward, mixed into the verifier's
+            from rl_reason.trainers.prm import ProcessReward
+
+            self.reward_fn = ProcessReward(self.reward_fn, cfg)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
         self.timers = PhaseTimers()
         self.signal_monitor = SignalMonitor(cfg.signal.warn_after, cfg.signal.min_groups_with_variance)
@@ -190,6 +197,7 @@ class GRPOTrainer:
                 stats.update(self.mismatch_metrics(batch, old_logprobs))
                 with self.timers("advantages"):
                     advantages = self.advantages(batch)
+                stats.update(self.distill_metrics)
                 with self.timers("update"):
                     stats.update(self.update_policy(batch, old_logprobs, ref_logprobs, advantages))
                 with self.timers("sync_weights"), self.train_engine.full_weights():
@@ -406,7 +414,21 @@ class GRPOTrainer:
         adv, _ = ADVANTAGES.get(self.cfg.algorithm.advantage)(
             response_mask=full, scores=batch.scores, group_ids=batch.group_ids,
             norm_by_std=self.cfg.algorithm.scale_by_std, eps=self.cfg.dapo.std_eps)
+        if self.teacher is not None:
+            adv = adv + self.distill_advantages(batch)
         return adv * batch.response_mask
+
+    @torch.no_grad()
+    def distill_advantages(self, batch: Batch) -> torch.Tensor:
+        """On-policy distillation: per-token ``-coef * (log p_policy - log p_teacher)`` on the
+        sampled tokens (``algorithms.distill_advantages``), both at the rollout temperature."""
+        chunks, real = self.forward_chunks(batch.input_ids.shape[0])
+        student = torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks][:real])
+        teacher = torch.cat([self.logprobs(self.teacher, batch, ix)[0] for ix in chunks[:real]])
+        mask = batch.response_mask
+        gap = ((student - teacher) * mask).sum() / mask.sum().clamp(min=1)
+        self.distill_metrics = {"distill/reverse_kl": float(gap)}
+        return distill_advantages(student, teacher, mask, self.cfg.distill.coef)
 
     # ------------------------------------------------------------ update
     def update_policy(self, batch: Batch, old_logprobs, ref_logprobs, advantages) -> dict[str, float]:
@@ -585,6 +607,18 @@ def _load_policy(cfg: GRPOConfig, init_from: str | Path | None = None):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.train()
     return model, tokenizer
+
+
+def _load_teacher(cfg: GRPOConfig, tokenizer):
+    """The frozen distillation teacher; it must share the policy's tokenizer, since it scores the
+    policy's token ids."""
+    from rl_reason.models import load_model
+
+    teacher, teacher_tok = load_model(cfg.distill.teacher, dtype=cfg.model.dtype, device=cfg.model.device)
+    if teacher_tok.get_vocab() != tokenizer.get_vocab():
+        raise ValueError(f"distill.teacher {cfg.distill.teacher}: its tokenizer differs from the policy's "
+                         f"({cfg.model.name}); on-policy distillation scores the policy's token ids with the teacher")
+    return teacher.requires_grad_(False).eval()
 
 
 def _share_per_rank(cfg: GRPOConfig, world: int) -> int:

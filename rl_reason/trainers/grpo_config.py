@@ -79,6 +79,19 @@ class RolloutConfig:
 
 
 @dataclass
+class PRMRewardConfig:
+    path: str = cfg_field("", "trained process reward model folder (RUN/final of recipes/prm.yaml); empty = off")
+    aggregation: Literal["min", "last", "mean"] = cfg_field(
+        "min", "how a response's step scores become one (algorithms.STEP_AGGREGATIONS): its weakest step, its last, the mean")
+    weight: float = cfg_field(0.3, "reward = (1 - weight) * verifier reward + weight * PRM score (below 0.5 a wrong "
+                                   "answer never outscores a right one)")
+
+    def __post_init__(self):
+        if not 0.0 <= self.weight <= 1.0:
+            raise ConfigError(f"reward.prm.weight must be in [0, 1], got {self.weight}")
+
+
+@dataclass
 class RewardConfig:
     math_weight: float = cfg_field(1.0, "weight of the math verifier score (examples with an 'answer')")
     code_weight: float = cfg_field(1.0, "weight of the code verifier score (examples with 'tests')")
@@ -90,6 +103,7 @@ class RewardConfig:
         "full", "math answers read by the full extraction chain, or 'strict': committed answers only (box, answer phrase)"
     )
     sandbox: Literal["process", "docker"] = cfg_field("process", "code sandbox backend")
+    prm: PRMRewardConfig = cfg_field(PRMRewardConfig, "a process reward model's score mixed into the verifier reward")
 
 
 @dataclass
@@ -184,6 +198,18 @@ class CurriculumConfig:
             raise ConfigError(f"curriculum.floor must be in [0, 1], got {self.floor}")
         if self.hopeless >= self.solved:
             raise ConfigError(f"curriculum.hopeless ({self.hopeless}) must be below curriculum.solved ({self.solved})")
+
+
+@dataclass
+class DistillConfig:
+    teacher: str = cfg_field(
+        "", "on-policy distillation: a teacher model (same tokenizer) that scores the policy's sampled tokens; each "
+            "token's advantage gains -coef * (log p_policy - log p_teacher), the reverse KL's sample (empty = off)")
+    coef: float = cfg_field(1.0, "weight of the per-token distillation advantage")
+
+    def __post_init__(self):
+        if self.coef < 0:
+            raise ConfigError(f"distill.coef must be >= 0, got {self.coef}")
 
 
 @dataclass
@@ -318,6 +344,7 @@ class GRPOConfig:
     entropy: EntropyConfig = cfg_field(EntropyConfig, "entropy control: adaptive entropy bonus, Clip-Cov / KL-Cov knobs")
     curriculum: CurriculumConfig = cfg_field(CurriculumConfig, "online difficulty curriculum (per-prompt pass rates steer sampling)")
     warm_start: WarmStartConfig = cfg_field(WarmStartConfig, "rejection-sampling fine-tuning before RL (counts toward train.time_budget_min)")
+    distill: DistillConfig = cfg_field(DistillConfig, "on-policy distillation from a teacher (per-token reverse-KL advantage)")
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")

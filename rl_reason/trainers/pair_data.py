@@ -9,10 +9,9 @@ held-out rows deterministically.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
-from rl_reason.io import JsonlError, read_jsonl
+from rl_reason.data_pipelines.step_labels import source_rows
 
 PAIR_KEYS = ("prompt", "chosen", "rejected")
 UNPAIRED_KEYS = ("prompt", "completion", "label")
@@ -23,26 +22,11 @@ def load_rows(source: str, required: tuple[str, ...], limit: int = 0,
               types: dict[str, type] | None = None) -> list[dict[str, Any]]:
     """Rows of a JSONL file, or of a hub dataset ``id[:split]`` (split defaults to train), each
     holding every ``required`` key."""
-    path = Path(source).expanduser()
     rows: list[tuple[str, dict[str, Any]]] = []
-    if path.suffix in (".jsonl", ".json") or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"{source}: no such file")
-        for line_no, row in read_jsonl(path):
-            if isinstance(row, JsonlError):
-                raise row
-            rows.append((f"{path}:{line_no}", row))
-            if limit and len(rows) >= limit:
-                break
-    else:
-        import datasets
-
-        name, _, split = source.partition(":")
-        ds = datasets.load_dataset(name, split=split or "train")
-        for i, row in enumerate(ds):
-            rows.append((f"{source} row {i}", dict(row)))
-            if limit and len(rows) >= limit:
-                break
+    for where, row in source_rows(source):
+        rows.append((where, row))
+        if limit and len(rows) >= limit:
+            break
     for where, row in rows:
         missing = [k for k in required if k not in row]
         if missing:

@@ -108,6 +108,67 @@ class RewardModelConfig:
 
 
 @dataclass
+class StepDataConfig:
+    train: str = cfg_field("", "step-labelled solutions: JSONL file or hub id[:split] (stepwise prompt/completions/labels, "
+                               "raw Math-Shepherd or PRM800K: data.format); empty: Monte-Carlo labels from label.data")
+    format: Literal["auto", "stepwise", "math_shepherd", "prm800k"] = cfg_field(
+        "auto", "how data.train/eval rows are read (data_pipelines.step_labels); auto: from the first row's keys")
+    eval: str = cfg_field("", "held-out step-labelled rows (same syntax); empty: hold out eval_fraction of the prompts")
+    eval_fraction: float = cfg_field(0.1, "share of prompts held out for eval when data.eval is empty")
+    limit: int = cfg_field(0, "use only the first N training rows (0 = all)")
+    separator: str = cfg_field("\n", "text that ends each step: steps are joined by it and labelled at its last token")
+
+    def __post_init__(self):
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ConfigError(f"data.eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        if not self.separator:
+            raise ConfigError("data.separator must not be empty")
+
+
+@dataclass
+class MCLabelConfig:
+    """Monte-Carlo step labels from the policy's own rollouts (``rl-reason prm-label``)."""
+
+    data: str = cfg_field("", "prompts to solve: dataset name[:split] or JSONL (data_pipelines.load_dataset); empty = off")
+    limit: int = cfg_field(100, "prompts to solve (0 = all)")
+    n: int = cfg_field(2, "solutions sampled per prompt; each one's steps are labelled")
+    k: int = cfg_field(4, "continuations sampled after each step: the step is good when any reaches a verified answer")
+    max_steps: int = cfg_field(6, "label at most the first N steps of a solution (0 = all)")
+    template: str = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
+    temperature: float = cfg_field(0.8, "sampling temperature of solutions and continuations")
+    max_new_tokens: int = cfg_field(64, "length limit of a solution, and of each continuation")
+
+    def __post_init__(self):
+        for name in ("n", "k", "max_new_tokens"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"label.{name} must be positive, got {getattr(self, name)}")
+        if self.limit < 0 or self.max_steps < 0:
+            raise ConfigError(f"label.limit and label.max_steps must be >= 0, got {self.limit}, {self.max_steps}")
+        if self.temperature <= 0:
+            raise ConfigError(f"label.temperature must be > 0 (the continuations are sampled), got {self.temperature}")
+
+
+@dataclass
+class PRMConfig:
+    trainer: Literal["prm"] = cfg_field("prm", "which trainer runs this config")
+    output_dir: str = cfg_field("runs/prm", "run folder: metrics.jsonl, checkpoints/, labels/, final/ (the HF process reward model)")
+    resume: str = cfg_field("auto", "'auto', 'never' or a checkpoint folder")
+    seed: int = cfg_field(0, "seed of row order and of Monte-Carlo labelling")
+    model: ModelConfig = cfg_field(ModelConfig, "backbone (a causal LM gets a fresh two-class token head) and length limits")
+    data: StepDataConfig = cfg_field(StepDataConfig, "step-labelled solutions")
+    label: MCLabelConfig = cfg_field(MCLabelConfig, "make data.train first: Monte-Carlo labels from the backbone's own rollouts")
+    train: OptimConfig = cfg_field(OptimConfig, "optimisation (batch_size counts solutions)")
+    eval_every: int = cfg_field(20, "held-out step accuracy every N steps, before step 1 and at the end (0 = off)")
+    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
+    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+    distributed: DistributedConfig = cfg_field(DistributedConfig, "optimizer engine: torch AdamW or DeepSpeed ZeRO (as in GRPO)")
+
+    def __post_init__(self):
+        if not self.data.train and not self.label.data:
+            raise ConfigError("data.train (a step-labelled file or hub id) or label.data (prompts to label by rollouts) is required")
+
+
+@dataclass
 class DPOLossConfig:
     name: Literal["dpo", "ipo", "simpo", "orpo"] = cfg_field("dpo", "preference loss (rl_reason.algorithms.PREFERENCE_LOSSES); cDPO = dpo with label_smoothing")
     beta: float = cfg_field(0.1, "inverse temperature (DPO/cDPO/IPO tau; SimPO uses ~2; ORPO lambda)")

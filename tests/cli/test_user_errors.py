@@ -95,6 +95,7 @@ MISTAKES: dict[str, dict[str, tuple[list[str], str] | None]] = {
     },
     "data prepare": _reads_and_writes(["data", "prepare"], "--dataset", "--out", ["--ngram", "0"]),
     "pairs": _reads_and_writes(["pairs", "--model", "{ws}/policy"], "--data", "--out", ["--n", "0"], good="gsm8k"),
+    "prm-label": _reads_and_writes(["prm-label", "--model", "{ws}/policy"], "--data", "--out", ["--k", "0"], good="gsm8k"),
     "score": _reads_and_writes(["score", "--model", "{ws}/rm"], "--data", "--out", ["--batch-size", "0"], out_name="o.jsonl"),
     "sandbox run": {
         "missing": (["sandbox", "run", "{ws}/nope.py"], "nope.py"),

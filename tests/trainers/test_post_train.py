@@ -11,7 +11,7 @@ from rl_reason.cli.train import load_train_config
 from rl_reason.config import ConfigError, load_config
 from rl_reason.models import tiny_model
 from rl_reason.models.heads import load_scalar_model, scalar_model_from_lm, sequence_scores, token_values
-from rl_reason.trainers.post_config import DPOConfig, PPOConfig, RewardModelConfig, SFTConfig
+from rl_reason.trainers.post_config import DPOConfig, PPOConfig, PRMConfig, RewardModelConfig, SFTConfig
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -19,7 +19,8 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 @pytest.mark.parametrize("recipe,trainer,cls", [("rm.yaml", "reward_model", RewardModelConfig),
                                                 ("ppo_rm.yaml", "ppo", PPOConfig),
                                                 ("dpo_verified.yaml", "dpo", DPOConfig),
-                                                ("sft.yaml", "sft", SFTConfig)])
+                                                ("sft.yaml", "sft", SFTConfig),
+                                                ("prm.yaml", "prm", PRMConfig)])
 def test_post_training_recipes_parse_and_validate(recipe, trainer, cls):
     name, cfg = load_train_config(str(RECIPES / recipe), [])
     assert name == trainer and isinstance(cfg, cls)
