@@ -45,6 +45,7 @@ from rl_reason.distributed import setup as dist
 from rl_reason.distributed.engine import build_train_engine
 from rl_reason.io import JsonlAppender
 from rl_reason.trainers.common.checkpoint import CheckpointManager
+from rl_reason.trainers.common.lockstep import lockstep_chunks, lockstep_forward, step_token_count
 from rl_reason.trainers.common.metrics import open_run_logs
 from rl_reason.trainers.common.sampler import PassRateTable
 from rl_reason.trainers.common.schedule import lr_factor
@@ -99,6 +100,14 @@ class Batch:
 
     def rows(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}
+
+    @classmethod
+    def placeholder(cls, pad_id: int, device: torch.device | str) -> Batch:
+        """One row of padding with no loss token, for a rank whose step kept no group: it still
+        runs every forward and weight-0 backward the other ranks run (``common.lockstep``)."""
+        ids = torch.full((1, 2), pad_id, dtype=torch.long, device=device)
+        return cls(ids, torch.ones_like(ids), torch.zeros(1, 1, device=device), None, torch.zeros(1, device=device),
+                   torch.zeros(1, dtype=torch.long, device=device))
 
 
 def grouped_permutation(group_ids: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -318,8 +327,7 @@ class GRPOTrainer:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         rows = [(gi, g, i) for gi, g in enumerate(groups) for i in g.kept]
         if not rows:
-            empty = torch.zeros(0, 1, dtype=torch.long)
-            return Batch(empty, empty, empty.float(), None, torch.zeros(0), torch.zeros(0, dtype=torch.long))
+            return Batch.placeholder(pad, self.cfg.model.device)
         prompt_len = max(len(g.completions[i].prompt_token_ids) for _, g, i in rows)
         resp_len = max(1, max(len(g.completions[i].token_ids) for _, g, i in rows))
         B = len(rows)
@@ -365,58 +373,50 @@ class GRPOTrainer:
     def reference_logprobs(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Old log-probs from the trainer (None when the update is a single on-policy pass:
         then the update's own forward gives them, detached, saving one forward) and reference
-        log-probs when the KL weight is non-zero."""
-        B = batch.input_ids.shape[0]
-        if B == 0:
+        log-probs when the KL weight is non-zero. None, None when no rank has a loss token."""
+        if not step_token_count(batch.response_mask, self.dist.device):
             return None, None
-        chunks, real = self.forward_chunks(B)
         on_policy = self.cfg.train.ppo_epochs * self.cfg.train.mini_batches == 1
-        old = None if on_policy else torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks][:real])
-        ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks[:real]]) if self.ref_model is not None else None
+        old = None if on_policy else self.lockstep_forward(lambda ix: self.logprobs(self.model, batch, ix)[0], batch)
+        # The frozen reference is never sharded: no rank waits on its forwards.
+        ref = None if self.ref_model is None else self.lockstep_forward(
+            lambda ix: self.logprobs(self.ref_model, batch, ix)[0], batch, padded=False)
         return old, ref
 
-    def forward_chunks(self, B: int) -> tuple[list[torch.Tensor], int]:
-        """Row indices of the no-grad forwards over a batch of ``B`` rows, and how many are real.
-
-        The list is padded with repeats of the last chunk to the count every rank runs with a
-        full share: ZeRO-3 gathers the trained model's parameters in a collective on each forward,
-        so a rank whose share lost groups must still run as many (its results are dropped).
-        """
+    def lockstep_forward(self, forward, batch: Batch, padded: bool = True) -> torch.Tensor:
+        """``forward(rows)`` over the batch in micro-batches, as many on every rank as a full share
+        has (``common.lockstep``): the trained models may be ZeRO-3-sharded."""
         micro = self.cfg.train.micro_batch_size
-        chunks = list(torch.arange(B, device=self.cfg.model.device).split(micro))
-        real = len(chunks)
-        return chunks + [chunks[-1]] * (self.prompts_per_rank * self.cfg.rollout.n // micro - real), real
+        count = self.prompts_per_rank * self.cfg.rollout.n // micro if padded else None
+        return lockstep_forward(forward, batch.input_ids.shape[0], micro, count, batch.input_ids.device)
 
     @staticmethod
     def mismatch_metrics(batch: Batch, trainer_logprobs: torch.Tensor | None) -> dict[str, float]:
         """Rollout-vs-trainer log-prob mismatch (KL, ratio tail); on-policy steps compute it
         from the update's own forward instead (``trainer_logprobs`` is None here then)."""
-        if trainer_logprobs is None or batch.rollout_logprobs is None or batch.input_ids.shape[0] == 0:
+        if trainer_logprobs is None or batch.rollout_logprobs is None or not batch.response_mask.any():
             return {}
         metrics = logprob_mismatch_metrics(trainer_logprobs, batch.rollout_logprobs, batch.response_mask)
         return {f"mismatch/{k.removeprefix('mismatch_')}": float(v) for k, v in metrics.items()}
 
     def advantages(self, batch: Batch) -> torch.Tensor:
-        if batch.input_ids.shape[0] == 0:
-            return torch.zeros_like(batch.response_mask)
-        # Rows masked out by overlong filtering still count in their group's baseline.
-        full = torch.ones_like(batch.response_mask)
+        # Group baselines come from every kept row's score, overlong-filtered ones too; batch
+        # whitening (reinforce_pp) runs over the loss tokens only.
         adv, _ = ADVANTAGES.get(self.cfg.algorithm.advantage)(
-            response_mask=full, scores=batch.scores, group_ids=batch.group_ids,
+            response_mask=batch.response_mask, scores=batch.scores, group_ids=batch.group_ids,
             norm_by_std=self.cfg.algorithm.scale_by_std, eps=self.cfg.dapo.std_eps)
-        return adv * batch.response_mask
+        return adv
 
     # ------------------------------------------------------------ update
     def update_policy(self, batch: Batch, old_logprobs, ref_logprobs, advantages) -> dict[str, float]:
         cfg, alg = self.cfg, self.cfg.algorithm
-        B = batch.input_ids.shape[0]
-        if B == 0:
+        if not step_token_count(batch.response_mask, self.dist.device):  # the same on every rank
             return {"actor/skipped_update": 1.0, "actor/lr": self.train_engine.lr}
         policy_loss = POLICY_LOSSES.get(alg.policy_loss)
         loss_kwargs = policy_loss_kwargs(cfg, step_seed(cfg.seed, self.step, 15485863))
         entropy_coef = self.entropy_control.coef
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.step, 7919))
-        sums: Counter[str] = Counter()
+        sums: Counter[str] = Counter({"actor/loss": 0.0})  # a rank without rows adds 0 to the ranks' mean
         updates = 0
         # On-policy (one update per batch): the update's forward is also the "old" policy.
         on_policy_logprobs = torch.zeros_like(batch.response_mask) if old_logprobs is None else None
@@ -424,13 +424,13 @@ class GRPOTrainer:
             order = grouped_permutation(batch.group_ids, gen)
             for mini in order.tensor_split(cfg.train.mini_batches):
                 self.train_engine.zero_grad()
-                micros = list(mini.split(cfg.train.micro_batch_size))
-                # Normalisers of the whole step over all ranks (aggregation.py). A short batch repeats
-                # its last micro-batch with weight 0: every rank runs the configured number of backward
-                # passes, which data-parallel reduction and DeepSpeed's accumulation boundary count on.
-                norm = dist.global_normalisers(step_normalisers(batch.response_mask[m] for m in micros), self.dist.device)
-                n_local = len(micros)
-                micros += [micros[-1]] * (_micro_batches_per_update(cfg, self.prompts_per_rank) - n_local)
+                # A short share repeats a micro-batch with weight 0: every rank runs the configured
+                # number of backward passes, which gradient reduction and DeepSpeed's accumulation
+                # boundary count on (common.lockstep). Normalisers are the step's over all ranks.
+                micros, n_local = lockstep_chunks(mini, cfg.train.micro_batch_size,
+                                                  _micro_batches_per_update(cfg, self.prompts_per_rank))
+                norm = dist.global_normalisers(step_normalisers(batch.response_mask[m] for m in micros[:n_local]),
+                                               self.dist.device)
                 for j, micro in enumerate(micros):
                     mask = batch.response_mask[micro]
                     logp, entropy = self.logprobs(self.model, batch, micro, with_entropy=True)
@@ -444,10 +444,9 @@ class GRPOTrainer:
                         logp=logp, old_logp=old, advantages=advantages[micro], response_mask=mask,
                         clip_low=alg.clip_low, clip_high=alg.clip_high, clip_ratio_c=alg.clip_ratio_c or None,
                         is_weights=is_weights, **loss_kwargs)
-                    if ref_logprobs is not None:
-                        kl = kl_penalty(logp, ref_logprobs[micro], kind=alg.kl_kind)
+                    kl = None if ref_logprobs is None else kl_penalty(logp, ref_logprobs[micro], kind=alg.kl_kind)
+                    if kl is not None:
                         loss_mat = loss_mat + alg.kl_coef * kl
-                        sums["actor/kl"] += float((kl.detach() * mask).sum())
                     if entropy_coef:
                         loss_mat = loss_mat - entropy_coef * entropy
                     loss = aggregate_loss(loss_mat, mask, alg.loss_agg_mode, global_num_tokens=norm.num_tokens,
@@ -460,14 +459,18 @@ class GRPOTrainer:
                     n_tokens = float(mask.sum())
                     sums["actor/loss"] += float(loss.detach())
                     sums["actor/entropy"] += float((entropy.detach() * mask).sum())
+                    if kl is not None:
+                        sums["actor/kl"] += float((kl.detach() * mask).sum())
                     for k, v in loss_stats.items():
                         sums[f"actor/{k}"] += float(v) * n_tokens
                     sums["tokens"] += n_tokens
                 sums["actor/grad_norm"] += self.train_engine.step()
                 updates += 1
-        tokens = max(sums.pop("tokens"), 1.0)
-        # Loss and grad norm average over optimizer updates, the rest over tokens.
-        out = {k: v / updates if k in ("actor/loss", "actor/grad_norm") else v / tokens for k, v in sums.items()}
+        tokens = sums.pop("tokens")
+        # Loss and grad norm average over optimizer updates, the rest over this rank's tokens (none
+        # on a rank that kept no group: it reports no token average).
+        per_update = ("actor/loss", "actor/grad_norm")
+        out = {k: v / (updates if k in per_update else tokens) for k, v in sums.items() if k in per_update or tokens}
         out["actor/lr"] = self.train_engine.lr
         out["actor/updates"] = float(updates)
         if on_policy_logprobs is not None:

@@ -1,7 +1,7 @@
 """One GRPO update through the real trainer code, run by test_grpo_data_parallel.py under
 ``python`` (one process), ``torchrun`` (DDP) or ``deepspeed`` (ZeRO), writing results to OUT.
 
-usage: grpo_worker.py OUT ENGINE PHASE   (PHASE: update | save | resume | zero3_generate)
+usage: grpo_worker.py OUT ENGINE PHASE   (PHASE: update | empty_rank | save | resume | zero3_generate)
 The trainer's __init__ would also load datasets, verifiers and a rollout engine, which this
 test does not exercise; the worker sets the attributes the update and checkpoint paths use.
 """
@@ -27,6 +27,8 @@ LENGTHS = [5, 1, 3, 0, 4, 2]
 # groups 0-1, rank 1 only group 2. Unequal shares exercise the global normalisers and the
 # weight-0 padding micro-batches.
 RANK_GROUPS = {1: [range(GROUPS)], 2: [range(0, 2), range(2, 3)]}
+# Dynamic sampling dropped every group rank 1 drew: it must still join each collective.
+EMPTY_RANK_GROUPS = {1: [range(0, 2)], 2: [range(0, 2), range(0)]}
 
 
 def global_batch(step: int) -> Batch:
@@ -40,9 +42,9 @@ def global_batch(step: int) -> Batch:
     return Batch(input_ids, attention, mask, None, scores, torch.arange(rows) // N)
 
 
-def local_batch(batch: Batch, world: int, rank: int) -> Batch:
-    groups = RANK_GROUPS[world][rank]
-    idx = torch.tensor([gi * N + i for gi in groups for i in range(N)])
+def local_batch(batch: Batch, world: int, rank: int, shares=RANK_GROUPS) -> Batch:
+    groups = shares[world][rank]
+    idx = torch.tensor([gi * N + i for gi in groups for i in range(N)], dtype=torch.long)
     return Batch(batch.input_ids[idx], batch.attention_mask[idx], batch.response_mask[idx], None, batch.scores[idx],
                  batch.group_ids[idx])
 
@@ -64,9 +66,11 @@ def make_trainer(engine: str, mode: str, deepspeed_config: str = "recipes/deepsp
     return trainer
 
 
-def update(trainer: GRPOTrainer, step: int) -> dict[str, float]:
+def update(trainer: GRPOTrainer, step: int, shares=RANK_GROUPS) -> dict[str, float]:
     trainer.step = step
-    batch = local_batch(global_batch(step), trainer.dist.world_size, trainer.dist.rank)
+    batch = local_batch(global_batch(step), trainer.dist.world_size, trainer.dist.rank, shares)
+    if not batch.input_ids.shape[0]:
+        batch = trainer.build_batch([])  # what a rank whose groups were all dropped trains on
     old, ref = trainer.reference_logprobs(batch)
     return dist.mean_metrics(trainer.update_policy(batch, old, ref, trainer.advantages(batch)))
 
@@ -108,6 +112,10 @@ def main(out: Path, engine: str, phase: str) -> None:
         for mode in AGGREGATION_MODES:
             trainer = make_trainer(engine, mode)
             results[mode] = snapshot(trainer, update(trainer, 1))
+    elif phase == "empty_rank":
+        trainer = make_trainer(engine, "seq-mean-token-mean")
+        results["step1"] = snapshot(trainer, update(trainer, 1, EMPTY_RANK_GROUPS))
+        results["step2"] = snapshot(trainer, update(trainer, 2, EMPTY_RANK_GROUPS))
     else:
         trainer = make_trainer(engine, "token-mean")
         checkpoints = CheckpointManager(out / "checkpoints")

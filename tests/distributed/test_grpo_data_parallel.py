@@ -65,6 +65,34 @@ def test_two_ranks_match_one_process_in_every_aggregation_mode(one_process, tmp_
     assert any(not torch.equal(modes[0][n], modes[1][n]) for n in modes[0])
 
 
+@pytest.fixture(scope="module")
+def one_process_empty_rank(tmp_path_factory):
+    out = tmp_path_factory.mktemp("one_empty")
+    _launch("python", out, "torch", "empty_rank")
+    return _result(out, "empty_rank", "torch", 1, 0)
+
+
+@pytest.mark.parametrize(("launcher", "engine"), [("torchrun", "torch"), ("deepspeed", "deepspeed")])
+def test_a_rank_left_without_groups_keeps_step_and_matches_one_process(one_process_empty_rank, tmp_path, launcher,
+                                                                       engine):
+    """Dynamic sampling dropped all of rank 1's groups: it still joins every collective (the
+    launch would time out otherwise) and the two updates equal one process's on rank 0's rows."""
+    _launch(launcher, tmp_path, engine, "empty_rank")
+    one = one_process_empty_rank
+    for rank in (0, 1):
+        got = _result(tmp_path, "empty_rank", engine, 2, rank)
+        for step in ("step1", "step2"):
+            ref, run = one[step], got[step]
+            for key in ("actor/loss", "actor/grad_norm"):
+                assert run["stats"][key] == pytest.approx(ref["stats"][key], rel=1e-5), (step, key)
+            # rank 1 has no tokens to average: rank 0's entropy is the mean over the ranks reporting it
+            assert run["stats"]["actor/entropy"] == pytest.approx(ref["stats"]["actor/entropy"], rel=1e-5)
+            for name, param in ref["params"].items():
+                torch.testing.assert_close(run["params"][name], param, rtol=1e-4, atol=2e-5, msg=f"{step} {name}")
+    step1, step2 = one["step1"]["params"], one["step2"]["params"]
+    assert any(not torch.equal(step1[n], p) for n, p in step2.items())  # the comparison can fail
+
+
 def test_two_rank_deepspeed_checkpoint_resumes_exactly(tmp_path):
     _launch("deepspeed", tmp_path, "deepspeed", "save")
     _launch("deepspeed", tmp_path, "deepspeed", "resume")
