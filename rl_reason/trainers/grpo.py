@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,13 +41,12 @@ from rl_reason.algorithms import (
     truncated_is_weights,
 )
 from rl_reason.distributed import setup as dist
-from rl_reason.distributed.engine import build_train_engine
 from rl_reason.io import JsonlAppender
 from rl_reason.trainers.common.checkpoint import CheckpointManager
+from rl_reason.trainers.common.engine import adamw_engine
 from rl_reason.trainers.common.lockstep import lockstep_chunks, lockstep_forward, step_token_count
-from rl_reason.trainers.common.metrics import open_run_logs
+from rl_reason.trainers.common.loop import LoopSchedule, run_loop
 from rl_reason.trainers.common.sampler import PassRateTable
-from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
 from rl_reason.trainers.curriculum import curriculum_metrics, observe_groups, prompt_sampler
 from rl_reason.trainers.entropy_control import EntropyControl, policy_loss_kwargs
@@ -175,60 +173,47 @@ class GRPOTrainer:
     # ----------------------------------------------------------------- the loop
     def train(self) -> None:
         cfg = self.cfg
-        self._resume()
-        main = dist.is_main()
-        self.metrics = open_run_logs(self.run_dir, cfg, main)
-        from tqdm.auto import tqdm
+        run_loop(self, self.run_dir, cfg, LoopSchedule(
+            cfg.trainer, cfg.train.steps, cfg.eval.every, cfg.checkpoint.every, cfg.train.time_budget_min,
+            {"reward": "reward/mean", "acc": "reward/accuracy", "signal": "signal/groups_with_variance"}),
+            cfg.log.progress)
 
-        bar = tqdm(total=cfg.train.steps, initial=self.step, desc=cfg.trainer, unit="step", disable=not (cfg.log.progress and main))
-        try:
-            if self.step == 0 and cfg.eval.every:
-                self.metrics.log(0, self.evaluate())
-            budget_end = time.perf_counter() + 60 * cfg.train.time_budget_min
-            while self.step < cfg.train.steps:
-                self.step += 1
-                start = time.perf_counter()
-                with self.timers("rollout_and_reward"):
-                    groups, stats = self.collect_groups()
-                warning = self.signal_monitor.update(self.signal, self.cfg.rollout.max_new_tokens, self.cfg.rollout.n)
-                batch = self.build_batch(groups)
-                with self.timers("old_logprobs"):
-                    old_logprobs, ref_logprobs = self.reference_logprobs(batch)
-                stats.update(self.mismatch_metrics(batch, old_logprobs))
-                with self.timers("advantages"):
-                    advantages = self.advantages(batch)
-                with self.timers("update"):
-                    stats.update(self.update_policy(batch, old_logprobs, ref_logprobs, advantages))
-                with self.timers("sync_weights"), self.train_engine.full_weights():
-                    self.engine.load_state_from(self.model)
-                # Every rank agrees to stop (the clock is rank 0's), so collectives stay in step.
-                last = self.step == cfg.train.steps or (
-                    cfg.train.time_budget_min > 0 and dist.broadcast_flag(time.perf_counter() >= budget_end))
-                if cfg.eval.every and (self.step % cfg.eval.every == 0 or last):
-                    with self.timers("eval"):
-                        stats.update(self.evaluate())
-                stats.update(self.timers.pop())
-                stats["time/step"] = time.perf_counter() - start
-                stats["perf/tokens_per_s"] = float(batch.attention_mask.sum()) / stats["time/step"]
-                stats = dist.mean_metrics(stats)  # per-rank figures averaged; tokens/s is then per rank
-                stats.update(self.entropy_control.after_step(stats.get("actor/entropy")))
-                self.metrics.log(self.step, stats)
-                if last or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
-                    self.save()
-                bar.set_postfix(reward=f"{stats.get('reward/mean', float('nan')):.3f}",
-                                acc=f"{stats.get('reward/accuracy', float('nan')):.2f}",
-                                signal=f"{stats.get('signal/groups_with_variance', float('nan')):.2f}")
-                bar.update(1)
-                if warning and main:
-                    tqdm.write(warning, file=sys.stderr)
-                if last:
-                    break
-        finally:
-            bar.close()
-            self.metrics.close()
-            close = getattr(self.reward_fn, "close", None)
-            if close is not None:
-                close()
+    def train_step(self) -> dict[str, float]:
+        batch, stats = self.rollout_batch()
+        with self.timers("old_logprobs"):
+            old_logprobs, ref_logprobs = self.reference_logprobs(batch)
+        stats.update(self.mismatch_metrics(batch, old_logprobs))
+        with self.timers("advantages"):
+            advantages = self.advantages(batch)
+        with self.timers("update"):
+            stats.update(self.update_policy(batch, old_logprobs, ref_logprobs, advantages))
+        self.sync_weights()
+        return stats
+
+    def rollout_batch(self) -> tuple[Batch, dict[str, float]]:
+        """The step's groups (rollout, reward, dynamic sampling) as tensors, and their metrics."""
+        with self.timers("rollout_and_reward"):
+            groups, stats = self.collect_groups()
+        warning = self.signal_monitor.update(self.signal, self.cfg.rollout.max_new_tokens, self.cfg.rollout.n)
+        if warning and dist.is_main():
+            from tqdm.auto import tqdm
+
+            tqdm.write(warning, file=sys.stderr)
+        batch = self.build_batch(groups)
+        stats["perf/tokens"] = float(batch.attention_mask.sum()) if groups else 0.0
+        return batch, stats
+
+    def sync_weights(self) -> None:
+        with self.timers("sync_weights"), self.train_engine.full_weights():
+            self.engine.load_state_from(self.model)
+
+    def after_step(self, stats: dict[str, float]) -> dict[str, float]:
+        return self.entropy_control.after_step(stats.get("actor/entropy"))
+
+    def close(self) -> None:
+        close = getattr(self.reward_fn, "close", None)
+        if close is not None:
+            close()
 
     # ------------------------------------------------------------ rollout + reward
     def collect_groups(self) -> tuple[list[Group], dict[str, float]]:
@@ -370,13 +355,14 @@ class GRPOTrainer:
                               num_chunks=head_chunks)
 
     @torch.no_grad()
-    def reference_logprobs(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Old log-probs from the trainer (None when the update is a single on-policy pass:
-        then the update's own forward gives them, detached, saving one forward) and reference
-        log-probs when the KL weight is non-zero. None, None when no rank has a loss token."""
+    def reference_logprobs(self, batch: Batch, need_old: bool = False) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Old log-probs from the trainer (None when the update is a single on-policy pass and
+        not ``need_old``: then the update's own forward gives them, detached, saving one forward)
+        and reference log-probs when the KL weight is non-zero. None, None when no rank has a
+        loss token."""
         if not step_token_count(batch.response_mask, self.dist.device):
             return None, None
-        on_policy = self.cfg.train.ppo_epochs * self.cfg.train.mini_batches == 1
+        on_policy = self.cfg.train.ppo_epochs * self.cfg.train.mini_batches == 1 and not need_old
         old = None if on_policy else self.lockstep_forward(lambda ix: self.logprobs(self.model, batch, ix)[0], batch)
         # The frozen reference is never sharded: no rank waits on its forwards.
         ref = None if self.ref_model is None else self.lockstep_forward(
@@ -498,13 +484,12 @@ class GRPOTrainer:
         return out
 
     def save(self) -> None:
-        with self.timers("checkpoint"):
-            self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
-                                         {"sampler": self.sampler.state_dict(), "carried": self.carried,
-                                          "entropy_control": self.entropy_control.state_dict(),
-                                          "pass_rates": self.pass_rates.state_dict()}, self.extra_engines)
+        self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
+                                     {"sampler": self.sampler.state_dict(), "carried": self.carried,
+                                      "entropy_control": self.entropy_control.state_dict(),
+                                      "pass_rates": self.pass_rates.state_dict()}, self.extra_engines)
 
-    def _resume(self) -> dict[str, Any] | None:
+    def resume(self) -> dict[str, Any] | None:
         """Continue from the checkpoint ``cfg.resume`` names; its trainer state, or None."""
         state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl", self.extra_engines)
         if state is not None:
@@ -553,9 +538,7 @@ def probe(cfg: GRPOConfig, num_prompts: int) -> list[str]:
         try:
             stats = trainer.probe(num_prompts)
         finally:
-            close = getattr(trainer.reward_fn, "close", None)
-            if close is not None:
-                close()
+            trainer.close()
     what = (f"probe: {num_prompts} prompts x {cfg.rollout.n} samples of {cfg.data.train} "
             f"(temperature {cfg.rollout.temperature}, max_new_tokens {cfg.rollout.max_new_tokens})")
     rate = f"expected signal rate: {100 * stats.signal_frac:.0f}% of groups ({stats.groups_with_signal} of {stats.groups})"
@@ -602,15 +585,11 @@ def _micro_batches_per_update(cfg: GRPOConfig, prompts_per_rank: int) -> int:
 
 
 def _build_train_engine(model, cfg: GRPOConfig, prompts_per_rank: int):
-    """The optimizer step's engine (torch or DeepSpeed ZeRO) with AdamW and the LR schedule."""
+    """The policy's optimizer engine (torch or DeepSpeed ZeRO) with AdamW and the LR schedule."""
     t = cfg.train
-    return build_train_engine(
-        model, cfg.distributed,
-        optimizer_fn=lambda params: torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay),
-        scheduler_fn=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_factor(t.steps * t.ppo_epochs * t.mini_batches, t.warmup_steps, t.lr_schedule)),
-        micro_batch_size=t.micro_batch_size, grad_accum_steps=_micro_batches_per_update(cfg, prompts_per_rank),
-        max_grad_norm=t.max_grad_norm, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay, dtype=cfg.model.dtype)
+    return adamw_engine(model, cfg.distributed, t, total_updates=t.steps * t.ppo_epochs * t.mini_batches,
+                        micro_batch_size=t.micro_batch_size, grad_accum_steps=_micro_batches_per_update(cfg, prompts_per_rank),
+                        dtype=cfg.model.dtype)
 
 
 def train(cfg: GRPOConfig) -> Path:

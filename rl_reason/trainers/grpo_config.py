@@ -93,9 +93,9 @@ class RewardConfig:
 
 
 @dataclass
-class AlgorithmConfig:
-    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
-    scale_by_std: bool = cfg_field(True, "grpo only: divide group-centred rewards by the group std")
+class PolicyUpdateConfig:
+    """The actor update's knobs, which GRPO and PPO share (PPO's advantages are always GAE)."""
+
     policy_loss: Literal["ppo_clip", "gspo", "gmpo", "clip_cov", "kl_cov", "reinforce"] = cfg_field(
         "ppo_clip", "policy loss (rl_reason.algorithms.POLICY_LOSSES); gmpo = geometric mean of token ratios, "
                     "clipped in log space (pair it with seq-mean-token-mean); clip_cov / kl_cov = PPO with the "
@@ -112,6 +112,12 @@ class AlgorithmConfig:
     kl_kind: Literal["k1", "k2", "k3"] = cfg_field("k3", "KL estimator (Schulman's k1/k2/k3)")
     entropy_coef: float = cfg_field(0.0, "entropy bonus weight (0 = off); with entropy.target > 0, its starting value")
     tis_cap: float = cfg_field(0.0, "truncated importance sampling: weight token losses by min(p_trainer/p_rollout, cap); 0 = off")
+
+
+@dataclass
+class AlgorithmConfig(PolicyUpdateConfig):
+    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
+    scale_by_std: bool = cfg_field(True, "grpo, reinforce_pp, reinforce_pp_baseline: divide by the group std (grpo) or whiten over the batch's loss tokens")
 
 
 @dataclass

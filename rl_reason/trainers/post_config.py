@@ -1,8 +1,8 @@
 """Typed configs of the post-training trainers: reward model, DPO family, SFT, PPO (torch-free).
 
 The offline trainers (RM, DPO, SFT) share the model, optimisation, logging and checkpoint
-sections; PPO is the GRPO config plus a critic, a reward model and GAE settings, since it runs
-on the GRPO trainer's rollout, reward, checkpoint and metrics code.
+sections; PPO is the GRPO config, less the advantage estimator, plus a critic, a reward model
+and GAE settings, since its actor part is the GRPO trainer (rollout, reward, update, checkpoints).
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from typing import Literal
 
 from rl_reason.config import ConfigError, cfg_field
 from rl_reason.distributed.config import DistributedConfig
-from rl_reason.trainers.grpo_config import AdamWConfig, CheckpointConfig, GRPOConfig, LogConfig, ModelConfig
+from rl_reason.trainers.grpo_config import (
+    AdamWConfig,
+    CheckpointConfig,
+    GRPOConfig,
+    LogConfig,
+    ModelConfig,
+    PolicyUpdateConfig,
+)
 
 
 @dataclass
@@ -186,8 +193,12 @@ class GAEConfig:
 
 @dataclass
 class PPOConfig(GRPOConfig):
+    """GRPO's sections (PPO rolls out, rewards, samples and updates the actor with GRPO's code)
+    except the advantage estimator: PPO's advantages are always GAE over the critic."""
+
     trainer: Literal["ppo"] = cfg_field("ppo", "which trainer runs this config")
     output_dir: str = cfg_field("runs/ppo", "run folder: metrics.jsonl, checkpoints/, tensorboard/")
+    algorithm: PolicyUpdateConfig = cfg_field(PolicyUpdateConfig, "policy loss and KL (advantages: gae.*)")
     critic: PPOCriticConfig = cfg_field(PPOCriticConfig, "value model")
     reward_model: PPORewardModelConfig = cfg_field(PPORewardModelConfig, "learned reward model and its mix with the verifiers")
     gae: GAEConfig = cfg_field(GAEConfig, "GAE and the KL penalty's placement")
