@@ -93,6 +93,21 @@ def test_a_rank_left_without_groups_keeps_step_and_matches_one_process(one_proce
     assert any(not torch.equal(step1[n], p) for n, p in step2.items())  # the comparison can fail
 
 
+def test_two_rank_ppo_critic_update_matches_one_process(tmp_path):
+    """The value loss is a token mean over all ranks' tokens (9 on rank 0, 6 on rank 1 here):
+    normalised per rank instead, the averaged gradient would weight rank 1's tokens more."""
+    _launch("python", tmp_path / "one", "torch", "critic")
+    _launch("torchrun", tmp_path / "two", "torch", "critic")
+    one = _result(tmp_path / "one", "critic", "torch", 1, 0)
+    assert one["stats"]["critic/grad_norm"] > 0
+    for rank in (0, 1):
+        got = _result(tmp_path / "two", "critic", "torch", 2, rank)
+        for key in ("critic/value_loss", "critic/grad_norm"):
+            assert got["stats"][key] == pytest.approx(one["stats"][key], rel=1e-5), key
+        for name, param in one["params"].items():
+            torch.testing.assert_close(got["params"][name], param, rtol=1e-4, atol=2e-5, msg=name)
+
+
 def test_two_rank_deepspeed_checkpoint_resumes_exactly(tmp_path):
     _launch("deepspeed", tmp_path, "deepspeed", "save")
     _launch("deepspeed", tmp_path, "deepspeed", "resume")
