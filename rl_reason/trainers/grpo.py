@@ -162,9 +162,7 @@ class GRPOTrainer:
         self.sampler = prompt_sampler(cfg, [self.train_examples[i].id for i in self.prompt_shard], self.pass_rates)
         self.carried: list[Group] = []  # surplus valid groups from dynamic sampling
         self.entropy_control = EntropyControl(cfg)
-        self.reward_fn = reward_fn or VerifierReward(
-            cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
-            cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox, cfg.reward.answer_format)
+        self.reward_fn = reward_fn or VerifierReward.from_config(cfg.reward)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
         self.timers = PhaseTimers()
         self.signal_monitor = SignalMonitor(cfg.signal.warn_after, cfg.signal.min_groups_with_variance)

@@ -11,6 +11,7 @@ from typing import Literal
 
 from rl_reason.config import ConfigError, cfg_field
 from rl_reason.distributed.config import DistributedConfig
+from rl_reason.verifiers.math_verifier import VERIFY_TIMEOUT_S
 
 
 @dataclass
@@ -84,7 +85,7 @@ class RewardConfig:
     code_weight: float = cfg_field(1.0, "weight of the code verifier score (examples with 'tests')")
     format_weight: float = cfg_field(0.0, "weight of the format check score (0 = off)")
     format_pattern: Literal["boxed", "think_answer"] = cfg_field("boxed", "format the format reward checks")
-    verifier_timeout: float = cfg_field(5.0, "seconds per answer before the math/code verifier reports 'timeout'")
+    verifier_timeout: float = cfg_field(VERIFY_TIMEOUT_S, "seconds per answer before the math/code verifier reports 'timeout'")
     verifier_workers: int = cfg_field(2, "math verifier worker processes")
     answer_format: Literal["full", "strict"] = cfg_field(
         "full", "math answers read by the full extraction chain, or 'strict': committed answers only (box, answer phrase)"

@@ -45,9 +45,7 @@ class MixedReward:
     def __init__(self, cfg: PPOConfig):
         from rl_reason.models.heads import load_scalar_model
 
-        r = cfg.reward
-        self.verifier = VerifierReward(r.math_weight, r.code_weight, r.format_weight, r.format_pattern,
-                                       r.verifier_timeout, r.verifier_workers, r.sandbox, r.answer_format)
+        self.verifier = VerifierReward.from_config(cfg.reward)
         self.rm_weight, self.verifier_weight = cfg.reward_model.weight, cfg.reward_model.verifier_weight
         self.rm = None
         if cfg.reward_model.path:
