@@ -291,12 +291,29 @@ class CheckpointConfig:
 
 
 @dataclass
-class GRPOConfig:
+class RunConfig:
+    """What every trainer's config holds: which trainer, the run folder, resume, seed, model,
+    metric sinks, checkpoints and the data-parallel engine."""
+
+    trainer: str = cfg_field("", "which trainer runs this config")
+    output_dir: str = cfg_field("runs/run", "run folder: metrics.jsonl, checkpoints/, tensorboard/")
+    resume: str = cfg_field("auto", "'auto' (continue from the newest checkpoint in output_dir), 'never', or a checkpoint folder")
+    seed: int = cfg_field(0, "seed of data order, sampling and initialisation")
+    model: ModelConfig = cfg_field(ModelConfig, "the trained model and length limits")
+    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
+    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+    distributed: DistributedConfig = cfg_field(
+        DistributedConfig, "data-parallel engine: torch/DDP or DeepSpeed ZeRO (scripts/ launch it)")
+
+    def __post_init__(self):
+        if not self.resume:
+            raise ConfigError("resume must be 'auto', 'never' or a checkpoint folder")
+
+
+@dataclass
+class GRPOConfig(RunConfig):
     trainer: Literal["grpo"] = cfg_field("grpo", "which trainer runs this config")
     output_dir: str = cfg_field("runs/grpo", "run folder: metrics.jsonl, checkpoints/, tensorboard/, plots")
-    resume: str = cfg_field("auto", "'auto' (continue from the newest checkpoint in output_dir), 'never', or a checkpoint folder")
-    seed: int = cfg_field(0, "seed of prompt order, sampling and initialisation")
-    model: ModelConfig = cfg_field(ModelConfig, "policy model")
     data: DataConfig = cfg_field(DataConfig, "prompts")
     rollout: RolloutConfig = cfg_field(RolloutConfig, "generation")
     reward: RewardConfig = cfg_field(RewardConfig, "verifier rewards")
@@ -307,12 +324,10 @@ class GRPOConfig:
     curriculum: CurriculumConfig = cfg_field(CurriculumConfig, "online difficulty curriculum (per-prompt pass rates steer sampling)")
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
-    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
     signal: SignalConfig = cfg_field(SignalConfig, "learning-signal check (groups whose rewards differ)")
-    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
-    distributed: DistributedConfig = cfg_field(DistributedConfig, "data-parallel engine: torch/DDP or DeepSpeed ZeRO (scripts/ launch it)")
 
     def __post_init__(self):
+        super().__post_init__()
         seqs = self.sequences_per_step
         if seqs % self.train.mini_batches:
             raise ConfigError(
@@ -334,8 +349,6 @@ class GRPOConfig:
             )
         if self.eval.every and not self.data.eval:
             raise ConfigError("eval.every > 0 needs data.eval (held-out prompts)")
-        if not self.resume:
-            raise ConfigError("resume must be 'auto', 'never' or a checkpoint folder")
 
     @property
     def sequences_per_step(self) -> int:
