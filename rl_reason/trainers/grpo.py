@@ -11,6 +11,9 @@ Per step:
   5. ``ppo_epochs`` x mini-batches x micro-batches of policy-loss updates, the loss aggregated
      with global token/sequence counts so micro-batching does not change it;
   6. push the new weights to the rollout engine.
+The steps run in the shared loop (``trainers.common.loop``), each phase in a named timer. With
+several ranks, a rank whose groups were all dropped trains on ``Batch.placeholder()`` and joins
+every collective (``trainers.common.lockstep``).
 Departures from vanilla GRPO are config switches: clip-higher (``clip_high``), token-mean
 aggregation, overlong filtering and punishment, dynamic sampling, KL weight 0 by default (no
 reference model is loaded then).
@@ -47,6 +50,7 @@ from rl_reason.trainers.common.engine import adamw_engine
 from rl_reason.trainers.common.lockstep import lockstep_chunks, lockstep_forward, step_token_count
 from rl_reason.trainers.common.loop import LoopSchedule, run_loop
 from rl_reason.trainers.common.sampler import PassRateTable
+from rl_reason.trainers.common.seeding import seed_everything
 from rl_reason.trainers.common.timers import PhaseTimers
 from rl_reason.trainers.curriculum import curriculum_metrics, observe_groups, prompt_sampler
 from rl_reason.trainers.entropy_control import EntropyControl, policy_loss_kwargs
@@ -135,7 +139,7 @@ class GRPOTrainer:
         self.prompts_per_rank = _share_per_rank(cfg, self.dist.world_size)
         self.run_dir = Path(cfg.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        _seed_everything(cfg.seed)
+        seed_everything(cfg.seed)
         data_dir, fields = cfg.data.data_dir or None, cfg.data.fields or None
         self.train_examples = load_dataset(cfg.data.train, data_dir=data_dir, field_map=fields, limit=cfg.data.train_limit or None)
         self.eval_examples = (
@@ -541,12 +545,6 @@ def probe(cfg: GRPOConfig, num_prompts: int) -> list[str]:
             f"(temperature {cfg.rollout.temperature}, max_new_tokens {cfg.rollout.max_new_tokens})")
     rate = f"expected signal rate: {100 * stats.signal_frac:.0f}% of groups ({stats.groups_with_signal} of {stats.groups})"
     return [what, rate, *diagnose(stats, cfg.rollout.max_new_tokens, cfg.rollout.n)]
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _load_policy(cfg: GRPOConfig):

@@ -12,13 +12,11 @@ one-process update over the whole batch.
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from rl_reason.distributed import setup as dist
@@ -27,12 +25,6 @@ from rl_reason.trainers.common.engine import adamw_engine
 from rl_reason.trainers.common.loop import LoopSchedule, run_loop
 from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.timers import PhaseTimers
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class OfflineTrainer:
