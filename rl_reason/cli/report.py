@@ -6,6 +6,7 @@ beside the share of answers with nothing to grade, so a gain that is only the an
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -152,6 +153,27 @@ def regrade_evals(run_dir: Path, workers: int = 1) -> dict[int, dict[str, float]
     return out
 
 
+def warm_start_line(run_dir: Path) -> str:
+    """What the rejection-sampling warm start trained on (empty when the run had none): step 0's
+    eval is of the warm-started model, so a reader needs to know it was there."""
+    folder = run_dir / "warm_start" / "rejection_sampling"
+    if not (folder / "sft.jsonl").is_file():
+        return ""
+    kept = sum(1 for line in (folder / "sft.jsonl").open() if line.strip())
+    samples = [json.loads(line) for line in (folder / "samples.jsonl").open() if line.strip()]
+    prompts = len({s["id"] for s in samples})
+    line = (f"warm start: fine-tuned on {kept} distinct verified-correct answers out of {len(samples)} samples of "
+            f"{prompts} prompts before RL (step 0 is the warm-started model; {folder})")
+    task_eval = run_dir / "warm_start" / "task_eval.jsonl"
+    base = [r for r in (json.loads(x) for x in task_eval.open() if x.strip()) if r.get("stage") == "before"] if (
+        task_eval.is_file()) else []
+    if base and "task/strict/pass@1" in base[0]:
+        b = base[0]
+        line += (f"\n  base model before the warm start: full {b['task/pass@1']:.1%}, strict {b['task/strict/pass@1']:.1%},"
+                 f" no committed answer (strict) {b.get('task/strict/no_answer', float('nan')):.1%}")
+    return line
+
+
 def handle(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -167,6 +189,9 @@ def handle(args: argparse.Namespace) -> int:
     if table:
         print("held-out eval per step (accuracy by grader; no_answer = share with nothing to grade):")
         print("\n".join(f"  {line}" for line in table))
+    warm = warm_start_line(run_dir)
+    if warm:
+        print(warm)
     for name in [k for k in series if k.startswith("eval/") and not k.startswith("eval/status/")] + [
         "reward/mean", "signal/groups_with_variance"]:
         if name in series:

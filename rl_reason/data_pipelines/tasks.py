@@ -1,7 +1,9 @@
 """Small generated task families with exact integer answers, for checking that a recipe transfers.
 
 Families: ``arithmetic`` (``+``/``-`` up to 30, the quickstart's task), ``word_problems`` (one or
-two steps), ``unit_conversions``, ``comparisons`` and ``sequences``. Each problem has a canonical
+two steps), ``unit_conversions``, ``comparisons``, ``sequences``, ``missing_number`` (fill the
+blank in ``a + _ = c``), ``rounding`` (to the nearest ten or hundred) and ``ages`` (age word
+problems, one or two steps). Each problem has a canonical
 key; a stable hash of the key puts it in the train or the held-out split, so the splits never
 share a problem whatever sizes are drawn. ``metadata["level"]`` is the number of steps (1 or 2),
 ``metadata["subject"]`` the family (the eval summary breaks accuracy down by both).
@@ -119,12 +121,58 @@ def _sequence(rng: random.Random) -> Problem:
     return tuple(terms), f"What is the next number in the sequence {shown}, ...?", terms[4], level
 
 
+def _missing_number(rng: random.Random) -> Problem:
+    a, b = rng.randint(1, 40), rng.randint(1, 40)
+    form = rng.randrange(4)
+    if form == 0:
+        return (a, "+_", a + b), f"What number goes in the blank? {a} + __ = {a + b}", b, 1
+    if form == 1:
+        return ("_+", b, a + b), f"What number goes in the blank? __ + {b} = {a + b}", a, 1
+    if form == 2:
+        return (a + b, "-_", a), f"What number goes in the blank? {a + b} - __ = {a}", b, 1
+    return ("_-", b, a), f"What number goes in the blank? __ - {b} = {a}", a + b, 1
+
+
+def _rounding(rng: random.Random) -> Problem:
+    if rng.random() < 0.5:
+        n, unit = rng.randint(11, 999), 10
+    else:
+        n, unit = rng.randint(101, 9999), 100
+    n += n % unit == unit // 2  # no ties: the rounding rule for halves is not the point
+    answer = (n + unit // 2) // unit * unit
+    return (n, unit), f"Round {n} to the nearest {'ten' if unit == 10 else 'hundred'}.", answer, 1
+
+
+def _ages(rng: random.Random) -> Problem:
+    name, other = rng.sample(_NAMES, 2)
+    age, gap, years = rng.randint(5, 40), rng.randint(2, 30), rng.randint(2, 15)
+    kind = rng.randrange(5)
+    if kind == 0:
+        return (kind, name, age, years), f"{name} is {age} years old. How old will {name} be in {years} years?", age + years, 1
+    if kind == 1:
+        age += years
+        return (kind, name, age, years), f"{name} is {age} years old. How old was {name} {years} years ago?", age - years, 1
+    if kind == 2:
+        text = f"{name} is {age} years old. {other} is {gap} years older than {name}. How old is {other}?"
+        return (kind, name, other, age, gap), text, age + gap, 1
+    if kind == 3:
+        age += gap
+        text = f"{name} is {age} years old. {other} is {gap} years younger than {name}. How old is {other}?"
+        return (kind, name, other, age, gap), text, age - gap, 1
+    text = (f"{name} is {age} years old. {other} is {gap} years older than {name}. "
+            f"How old will {other} be in {years} years?")
+    return (kind, name, other, age, gap, years), text, age + gap + years, 2
+
+
 FAMILIES: dict[str, Callable[[random.Random], Problem]] = {
     "arithmetic": _arithmetic,
     "word_problems": _word_problem,
     "unit_conversions": _unit_conversion,
     "comparisons": _comparison,
     "sequences": _sequence,
+    "missing_number": _missing_number,
+    "rounding": _rounding,
+    "ages": _ages,
 }
 
 

@@ -130,7 +130,7 @@ def step_seed(seed: int, step: int, round_: int) -> int:
 
 
 class GRPOTrainer:
-    def __init__(self, cfg: GRPOConfig, reward_fn: RewardFn | None = None) -> None:
+    def __init__(self, cfg: GRPOConfig, reward_fn: RewardFn | None = None, init_from: str | Path | None = None) -> None:
         from rl_reason.data_pipelines import load_dataset
         from rl_reason.rollout import get_engine
 
@@ -146,15 +146,16 @@ class GRPOTrainer:
             load_dataset(cfg.data.eval, data_dir=data_dir, field_map=fields, limit=cfg.data.eval_limit or None)
             if cfg.data.eval else []
         )
-        self.model, self.tokenizer = _load_policy(cfg)
+        # init_from: the warm-started weights, when a warm-start stage ran (cfg.model.name stays the run's identity)
+        self.model, self.tokenizer = _load_policy(cfg, init_from)
         self.train_examples, self.prompts = self._fitting_prompts(self.train_examples, cfg.data.train)
         self.eval_examples, _ = self._fitting_prompts(self.eval_examples, cfg.data.eval)
         self.ref_model = None
         if cfg.algorithm.kl_coef > 0:
-            self.ref_model, _ = _load_policy(cfg)
+            self.ref_model, _ = _load_policy(cfg, init_from)
             self.ref_model.requires_grad_(False)
         if cfg.rollout.engine == "vllm":  # its own copy of the weights, refreshed by load_state_from
-            self.engine = get_engine("vllm", model=cfg.model.name, tokenizer=self.tokenizer, dtype=cfg.model.dtype,
+            self.engine = get_engine("vllm", model=str(init_from or cfg.model.name), tokenizer=self.tokenizer, dtype=cfg.model.dtype,
                                      gpu_memory_utilization=cfg.rollout.gpu_memory_utilization, seed=cfg.seed)
         else:  # shares the policy module: no copy, nothing to sync
             self.engine = get_engine("hf", model=self.model, tokenizer=self.tokenizer)
@@ -173,12 +174,13 @@ class GRPOTrainer:
         self.step = 0
 
     # ----------------------------------------------------------------- the loop
-    def train(self) -> None:
+    def train(self, budget_used_s: float = 0.0) -> None:
+        """``budget_used_s``: seconds of ``train.time_budget_min`` spent before this loop (the warm start)."""
         cfg = self.cfg
         run_loop(self, self.run_dir, cfg, LoopSchedule(
             cfg.trainer, cfg.train.steps, cfg.eval.every, cfg.checkpoint.every, cfg.train.time_budget_min,
-            {"reward": "reward/mean", "acc": "reward/accuracy", "signal": "signal/groups_with_variance"}),
-            cfg.log.progress)
+            {"reward": "reward/mean", "acc": "reward/accuracy", "signal": "signal/groups_with_variance"},
+            budget_used_s), cfg.log.progress)
 
     def train_step(self) -> dict[str, float]:
         batch, stats = self.rollout_batch()
@@ -547,10 +549,12 @@ def probe(cfg: GRPOConfig, num_prompts: int) -> list[str]:
     return [what, rate, *diagnose(stats, cfg.rollout.max_new_tokens, cfg.rollout.n)]
 
 
-def _load_policy(cfg: GRPOConfig):
+def _load_policy(cfg: GRPOConfig, init_from: str | Path | None = None):
     from rl_reason.models import disable_dropout, load_model, tiny_model
 
-    if cfg.model.name.startswith("tiny:"):  # random-initialised test model, e.g. "tiny:llama"
+    if init_from is not None:
+        model, tokenizer = load_model(str(init_from), dtype=cfg.model.dtype, device=cfg.model.device)
+    elif cfg.model.name.startswith("tiny:"):  # random-initialised test model, e.g. "tiny:llama"
         model, tokenizer = tiny_model(arch=cfg.model.name.removeprefix("tiny:"), seed=cfg.seed)
         model.to(device=cfg.model.device, dtype=getattr(torch, cfg.model.dtype))
     else:
@@ -589,6 +593,9 @@ def _build_train_engine(model, cfg: GRPOConfig, prompts_per_rank: int):
 
 
 def train(cfg: GRPOConfig) -> Path:
-    """Run (or resume) a GRPO job; returns the run folder."""
-    GRPOTrainer(cfg).train()
+    """Run (or resume) a GRPO job, after its warm-start stage if configured; returns the run folder."""
+    from rl_reason.trainers.warm_start import run_warm_start
+
+    init_from, warm_start_s = run_warm_start(cfg)
+    GRPOTrainer(cfg, init_from=init_from).train(budget_used_s=warm_start_s)
     return Path(cfg.output_dir)

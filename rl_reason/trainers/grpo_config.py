@@ -242,6 +242,25 @@ class TrainConfig(AdamWConfig):
 
 
 @dataclass
+class WarmStartConfig:
+    """Rejection-sampling fine-tuning before RL (expert iteration / RFT): sample the policy on the
+    training prompts with the rollout settings, keep its verified-correct answers, fine-tune on them."""
+
+    steps: int = cfg_field(0, "SFT updates on the policy's own verified-correct samples before RL (0 = off)")
+    prompts: int = cfg_field(64, "training prompts sampled (data.train, data.template, rollout.temperature/max_new_tokens)")
+    n: int = cfg_field(8, "samples per prompt")
+    batch_size: int = cfg_field(8, "correct samples per SFT update")
+    lr: float = cfg_field(1e-5, "SFT AdamW learning rate")
+
+    def __post_init__(self):
+        if self.steps < 0:
+            raise ConfigError(f"warm_start.steps must be >= 0, got {self.steps}")
+        for name in ("prompts", "n", "batch_size", "lr"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"warm_start.{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass
 class EvalConfig:
     every: int = cfg_field(0, "evaluate on data.eval every N steps, and before step 1 and after the last (0 = off)")
     n: int = cfg_field(1, "samples per held-out prompt")
@@ -322,6 +341,7 @@ class GRPOConfig(RunConfig):
     shaping: ShapingConfig = cfg_field(ShapingConfig, "reward mixing (weighted sum / GDPO) and length / repetition shaping")
     entropy: EntropyConfig = cfg_field(EntropyConfig, "entropy control: adaptive entropy bonus, Clip-Cov / KL-Cov knobs")
     curriculum: CurriculumConfig = cfg_field(CurriculumConfig, "online difficulty curriculum (per-prompt pass rates steer sampling)")
+    warm_start: WarmStartConfig = cfg_field(WarmStartConfig, "rejection-sampling fine-tuning before RL (counts toward train.time_budget_min)")
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     signal: SignalConfig = cfg_field(SignalConfig, "learning-signal check (groups whose rewards differ)")

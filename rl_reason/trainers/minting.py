@@ -62,9 +62,9 @@ def correct_samples(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, 
 
 
 def task_accuracy(model, tokenizer, task_eval, seed: int, progress: bool) -> dict[str, float]:
-    """Greedy pass@1 on held-out prompts through the eval harness's grader."""
+    """Greedy pass@1 and no-answer share on held-out prompts under both graders (full chain, strict)."""
     from rl_reason.data_pipelines import load_dataset
-    from rl_reason.eval import evaluate
+    from rl_reason.eval import evaluate, flat_metrics
     from rl_reason.rollout import SamplingParams, get_engine
 
     examples = load_dataset(task_eval.data, limit=task_eval.limit or None)
@@ -72,7 +72,9 @@ def task_accuracy(model, tokenizer, task_eval, seed: int, progress: bool) -> dic
     params = SamplingParams(temperature=0.0, max_new_tokens=task_eval.max_new_tokens, seed=seed)
     summary = evaluate(engine, examples, n=1, ks=[1], sampling_params=params, template=task_eval.template,
                        tokenizer=tokenizer, suite="task_eval", progress=progress)
-    return {"task/pass@1": float(summary["metrics"]["pass@1"]["mean"])}
+    flat = flat_metrics(summary)
+    return {f"task/{name}": flat[name] for name in ("pass@1", "strict/pass@1", "no_answer", "strict/no_answer")
+            if name in flat}
 
 
 def log_task(run_dir: Path, key: str, value: dict[str, float]) -> None:

@@ -137,15 +137,24 @@ def train(cfg: SFTConfig) -> Path:
     if cfg.data.train:
         rows = load_rows(cfg.data.train, (), cfg.data.limit)
     else:
-        from rl_reason.trainers.minting import correct_samples
-
-        rows = correct_samples(model, tokenizer, cfg.rejection_sampling, run_dir / "rejection_sampling", cfg.seed,
-                               cfg.log.progress)
+        rows = rejection_sampled_rows(cfg, run_dir, model, tokenizer)
         if not rows:
             raise RuntimeError(f"rejection sampling kept no correct answer ({run_dir / 'rejection_sampling'})")
-    trainer = SFTTrainer(cfg, model, tokenizer, rows)
-    trainer.train()
-    trainer.save_final()
+    fine_tune(cfg, model, tokenizer, rows)
     if cfg.task_eval.data:
         log_task(run_dir, "after", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
     return run_dir
+
+
+def rejection_sampled_rows(cfg: SFTConfig, run_dir: Path, model, tokenizer) -> list[dict[str, Any]]:
+    from rl_reason.trainers.minting import correct_samples
+
+    return correct_samples(model, tokenizer, cfg.rejection_sampling, run_dir / "rejection_sampling", cfg.seed,
+                           cfg.log.progress)
+
+
+def fine_tune(cfg: SFTConfig, model, tokenizer, rows: list[dict[str, Any]]) -> Path:
+    """Train on ``rows``; returns the saved ``final/`` folder."""
+    trainer = SFTTrainer(cfg, model, tokenizer, rows)
+    trainer.train()
+    return trainer.save_final()

@@ -59,3 +59,24 @@ def test_report_regrades_saved_evals_under_both_answer_formats(tmp_path, capsys)
     assert [line.split() for line in lines[head + 1 : head + 3]] == [
         ["step", "full/pass@1", "strict/pass@1", "full/no_answer", "strict/no_answer", "truncated"],
         ["0", "1.000", "0.500", "0.000", "0.500", "0.500"]]
+
+
+def test_report_says_when_step_0_is_a_warm_started_model(tmp_path, capsys):
+    import json
+
+    with JsonlAppender(tmp_path / "metrics.jsonl") as out:
+        out.write({"step": 0, "eval/pass@1": 0.3})
+        out.write({"step": 1, "reward/mean": 0.5})
+    assert main(["report", str(tmp_path)]) == 0
+    assert "warm start" not in capsys.readouterr().out
+    folder = tmp_path / "warm_start" / "rejection_sampling"
+    folder.mkdir(parents=True)
+    samples = [{"id": f"p{i // 4}", "sample": i % 4, "correct": i % 3 == 0} for i in range(12)]
+    (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    (folder / "sft.jsonl").write_text('{"prompt": "a", "completion": "b"}\n' * 4)
+    (tmp_path / "warm_start" / "task_eval.jsonl").write_text(json.dumps(
+        {"stage": "before", "task/pass@1": 0.1, "task/strict/pass@1": 0.05, "task/strict/no_answer": 0.5}) + "\n")
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "warm start: fine-tuned on 4 distinct verified-correct answers out of 12 samples of 3 prompts" in out
+    assert "base model before the warm start: full 10.0%, strict 5.0%, no committed answer (strict) 50.0%" in out

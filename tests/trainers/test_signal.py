@@ -91,6 +91,7 @@ TINY = [
     # committed answers only: the full extraction chain reads a random model's stray digits as
     # answers, now and then right, which would give a task it cannot solve some signal
     "reward.answer_format=strict",
+    "warm_start.steps=0",  # the signal check itself, on a task the model cannot solve
 ]
 
 

@@ -40,6 +40,7 @@ class LoopSchedule:
     checkpoint_every: int  # 0 = only at the last step
     time_budget_min: float = 0.0  # stop after the first step ending this late (0 = off)
     postfix: dict[str, str] = field(default_factory=dict)  # progress-bar label -> metric name
+    budget_used_s: float = 0.0  # seconds of the time budget spent before the loop (e.g. a warm start)
 
 
 def run_loop(trainer: StepTrainer, run_dir: Path, cfg: Any, schedule: LoopSchedule, progress: bool) -> None:
@@ -52,7 +53,7 @@ def run_loop(trainer: StepTrainer, run_dir: Path, cfg: Any, schedule: LoopSchedu
     try:
         if trainer.step == 0 and schedule.eval_every:
             metrics.log(0, trainer.evaluate())
-        budget_end = time.perf_counter() + 60 * schedule.time_budget_min
+        budget_end = time.perf_counter() + 60 * schedule.time_budget_min - schedule.budget_used_s
         while trainer.step < schedule.steps:
             trainer.step += 1
             start = time.perf_counter()
