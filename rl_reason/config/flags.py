@@ -17,9 +17,15 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Sequence[str] = (),
-                     types: dict[str, Callable[[str], Any]] | None = None,
-                     required: Sequence[str] = (), help: dict[str, str] | None = None) -> None:
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    *,
+    skip: Sequence[str] = (),
+    types: dict[str, Callable[[str], Any]] | None = None,
+    required: Sequence[str] = (),
+    help: dict[str, str] | None = None,
+) -> None:
     """One flag per scalar field of ``cls`` not in ``skip``, with the field's default and help;
     ``types`` maps a field to a stricter argparse type (e.g. a positive-int check), ``help``
     replaces a field's help where the command means something more specific by it."""

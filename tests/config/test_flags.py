@@ -40,4 +40,7 @@ def test_flags_are_typed_and_the_config_checks_run():
 def test_skipped_fields_are_given_by_the_caller():
     p = _parser(skip=["template"])
     assert "--template" not in p.format_help()
-    assert config_from_flags(MintPairsConfig, p.parse_args([]), skip=["template"], template="base_boxed").template == "base_boxed"
+    assert (
+        config_from_flags(MintPairsConfig, p.parse_args([]), skip=["template"], template="base_boxed").template
+        == "base_boxed"
+    )

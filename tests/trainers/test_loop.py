@@ -46,9 +46,21 @@ class CountingTrainer:
 def test_loop_runs_phases_in_order_with_eval_and_checkpoint_cadence(tmp_path):
     trainer = CountingTrainer()
     run_loop(trainer, tmp_path, _Cfg(), LoopSchedule("t", steps=5, eval_every=2, checkpoint_every=3), progress=False)
-    assert trainer.calls == [("resume", 0), ("evaluate", 0), ("train_step", 1), ("train_step", 2), ("evaluate", 2),
-                             ("train_step", 3), ("save", 3), ("train_step", 4), ("evaluate", 4), ("train_step", 5),
-                             ("evaluate", 5), ("save", 5), ("close", 5)]
+    assert trainer.calls == [
+        ("resume", 0),
+        ("evaluate", 0),
+        ("train_step", 1),
+        ("train_step", 2),
+        ("evaluate", 2),
+        ("train_step", 3),
+        ("save", 3),
+        ("train_step", 4),
+        ("evaluate", 4),
+        ("train_step", 5),
+        ("evaluate", 5),
+        ("save", 5),
+        ("close", 5),
+    ]
     rows = read_jsonl_records(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in rows] == [0, 1, 2, 3, 4, 5]
     assert rows[2]["eval/score"] == 2.0 and "eval/score" not in rows[3] and rows[3]["after/seen_loss"] == 1 / 3

@@ -35,8 +35,13 @@ def lockstep_chunks(index: torch.Tensor, size: int, count: int | None) -> tuple[
 
 
 @torch.no_grad()
-def lockstep_forward(forward: Callable[[torch.Tensor], torch.Tensor], rows: int, size: int, count: int | None,
-                     device: torch.device | str = "cpu") -> torch.Tensor:
+def lockstep_forward(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    rows: int,
+    size: int,
+    count: int | None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """``forward(index)`` over ``rows`` rows in chunks of ``size``, run ``count`` times on every
     rank (see ``lockstep_chunks``); the real chunks' results concatenated along dim 0."""
     chunks, real = lockstep_chunks(torch.arange(rows, device=device), size, count)

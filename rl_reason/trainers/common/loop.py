@@ -49,7 +49,9 @@ def run_loop(trainer: StepTrainer, run_dir: Path, cfg: Any, schedule: LoopSchedu
     metrics = open_run_logs(run_dir, cfg, main)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=schedule.steps, initial=trainer.step, desc=schedule.name, unit="step", disable=not (progress and main))
+    bar = tqdm(
+        total=schedule.steps, initial=trainer.step, desc=schedule.name, unit="step", disable=not (progress and main)
+    )
     try:
         if trainer.step == 0 and schedule.eval_every:
             metrics.log(0, trainer.evaluate())
@@ -60,7 +62,8 @@ def run_loop(trainer: StepTrainer, run_dir: Path, cfg: Any, schedule: LoopSchedu
             stats = trainer.train_step()
             # Every rank agrees to stop (the clock is rank 0's), so collectives stay in step.
             last = trainer.step == schedule.steps or (
-                schedule.time_budget_min > 0 and dist.broadcast_flag(time.perf_counter() >= budget_end))
+                schedule.time_budget_min > 0 and dist.broadcast_flag(time.perf_counter() >= budget_end)
+            )
             if schedule.eval_every and (trainer.step % schedule.eval_every == 0 or last):
                 with trainer.timers("eval"):
                     stats.update(trainer.evaluate())
