@@ -169,14 +169,14 @@ class Critic:
 class PPOTrainer:
     """The step loop's phases over the actor, the critic and the reward source."""
 
-    def __init__(self, cfg: PPOConfig) -> None:
+    def __init__(self, cfg: PPOConfig, init_from: str | Path | None = None) -> None:
         from functools import partial
 
         from rl_reason.data_pipelines import render_prompt
 
         self.cfg = cfg
         self.reward = MixedReward(cfg)
-        self.actor = GRPOTrainer(cfg, reward_fn=self.reward)
+        self.actor = GRPOTrainer(cfg, reward_fn=self.reward, init_from=init_from)  # init_from: a warm start's weights
         self.reward.render = partial(render_prompt, template=cfg.data.template, tokenizer=self.actor.tokenizer)
         self.critic = Critic(cfg, self.actor)
         self.actor.extra_engines["critic"] = self.critic.engine  # checkpointed and resumed with the policy
@@ -190,11 +190,12 @@ class PPOTrainer:
     def step(self, value: int) -> None:
         self.actor.step = value
 
-    def train(self) -> None:
+    def train(self, budget_used_s: float = 0.0) -> None:
+        """``budget_used_s``: seconds of ``train.time_budget_min`` spent before this loop (the warm start)."""
         cfg = self.cfg
         run_loop(self, self.actor.run_dir, cfg, LoopSchedule(
             cfg.trainer, cfg.train.steps, cfg.eval.every, cfg.checkpoint.every, cfg.train.time_budget_min,
-            {"reward": "reward/mean", "value_loss": "critic/value_loss"}), cfg.log.progress)
+            {"reward": "reward/mean", "value_loss": "critic/value_loss"}, budget_used_s), cfg.log.progress)
 
     def train_step(self) -> dict[str, float]:
         actor = self.actor
@@ -256,6 +257,9 @@ class PPOTrainer:
 
 
 def train(cfg: PPOConfig) -> Path:
-    """Run (or resume) a PPO job; returns the run folder."""
-    PPOTrainer(cfg).train()
+    """Run (or resume) a PPO job, after its warm-start stage if configured; returns the run folder."""
+    from rl_reason.trainers.warm_start import run_warm_start
+
+    init_from, warm_start_s = run_warm_start(cfg)
+    PPOTrainer(cfg, init_from).train(budget_used_s=warm_start_s)
     return Path(cfg.output_dir)
