@@ -134,7 +134,9 @@ def register(subparsers) -> None:
         help="train a model (GRPO/DAPO, PPO, reward model, DPO family, SFT) from a YAML recipe",
         description="Train a model from a YAML recipe, with key=value overrides. Writes metrics.jsonl, "
         "TensorBoard logs and checkpoints to output_dir; with resume=auto (default) a rerun continues "
-        "from the newest checkpoint.",
+        "from the newest checkpoint. Trainers: grpo, ppo, reward_model, dpo (dpo/cDPO/ipo/simpo/orpo; Step-DPO is "
+        "dpo on the first-wrong-step pairs of `rl-reason pairs --step-level`), kto (unpaired prompt/completion/label "
+        "rows, e.g. `rl-reason pairs --unpaired`, or the policy's own verified samples), sft.",
         epilog=_help_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

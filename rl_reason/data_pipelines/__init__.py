@@ -7,7 +7,7 @@ from rl_reason.data_pipelines.cleaning import (
     normalize_text,
     pass_rates_from_samples,
 )
-from rl_reason.data_pipelines.pairs import build_dpo_pairs
+from rl_reason.data_pipelines.pairs import build_dpo_pairs, build_unpaired_rows
 from rl_reason.data_pipelines.registry import DATASET_NAMES, REGISTRY, default_data_dir, load_dataset, parse_field_map
 from rl_reason.data_pipelines.schema import Example, load_examples, save_examples
 from rl_reason.data_pipelines.templates import TEMPLATES, render_prompt
@@ -18,6 +18,7 @@ __all__ = [
     "TEMPLATES",
     "Example",
     "build_dpo_pairs",
+    "build_unpaired_rows",
     "decontaminate",
     "dedup",
     "default_data_dir",

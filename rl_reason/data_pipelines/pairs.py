@@ -1,4 +1,5 @@
-"""Verifier-filtered DPO pairs from scored samples (TRL's ``prompt``/``chosen``/``rejected`` rows)."""
+"""Preference data from verifier-scored samples: DPO pairs (TRL's ``prompt``/``chosen``/``rejected``
+rows) and KTO's unpaired rows (``prompt``/``completion``/``label``)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,7 @@ def build_dpo_pairs(
     ``max_pairs_per_prompt``. Prompts with no correct or no incorrect response give no pair.
     Output rows are ordered by prompt id then pair index.
     """
-    by_id: dict[str, dict[bool, list[tuple[int, str]]]] = defaultdict(lambda: {True: [], False: []})
-    for rec in samples:
-        pid = str(rec["id"])
-        if pid not in prompts:
-            raise KeyError(f"sample of {pid!r} has no prompt")
-        by_id[pid][bool(rec["correct"])].append((int(rec["sample"]), rec["text"]))
+    by_id = _group(samples, prompts)
     rows = []
     for pid in sorted(by_id):
         chosen = _unique_texts(by_id[pid][True])
@@ -35,6 +31,27 @@ def build_dpo_pairs(
         for i in range(count):
             rows.append({"id": pid, "prompt": prompts[pid], "chosen": chosen[i], "rejected": rejected[i]})
     return rows
+
+
+def build_unpaired_rows(samples: Iterable[Mapping[str, Any]], prompts: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every distinct graded response as one KTO row, labelled by the verifier: desirable
+    (``label`` true) when correct. Unlike pairs, prompts whose answers are all correct or all
+    wrong contribute too. Same inputs as ``build_dpo_pairs``; rows are ordered by prompt id,
+    then the correct responses, then the incorrect ones, each in sample order."""
+    by_id = _group(samples, prompts)
+    return [{"id": pid, "prompt": prompts[pid], "completion": text, "label": label}
+            for pid in sorted(by_id) for label in (True, False) for text in _unique_texts(by_id[pid][label])]
+
+
+def _group(samples: Iterable[Mapping[str, Any]], prompts: Mapping[str, str]) -> dict[str, dict[bool, list[tuple[int, str]]]]:
+    """Per prompt id, the (sample index, text) of its correct and of its incorrect responses."""
+    by_id: dict[str, dict[bool, list[tuple[int, str]]]] = defaultdict(lambda: {True: [], False: []})
+    for rec in samples:
+        pid = str(rec["id"])
+        if pid not in prompts:
+            raise KeyError(f"sample of {pid!r} has no prompt")
+        by_id[pid][bool(rec["correct"])].append((int(rec["sample"]), rec["text"]))
+    return by_id
 
 
 def _unique_texts(indexed: list[tuple[int, str]]) -> list[str]:

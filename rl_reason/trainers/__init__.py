@@ -10,5 +10,6 @@ TRAINERS: dict[str, tuple[str, str]] = {
     "ppo": ("rl_reason.trainers.post_config:PPOConfig", "rl_reason.trainers.ppo:train"),
     "reward_model": ("rl_reason.trainers.post_config:RewardModelConfig", "rl_reason.trainers.reward_model:train"),
     "dpo": ("rl_reason.trainers.post_config:DPOConfig", "rl_reason.trainers.dpo:train"),
+    "kto": ("rl_reason.trainers.post_config:KTOConfig", "rl_reason.trainers.kto:train"),
     "sft": ("rl_reason.trainers.post_config:SFTConfig", "rl_reason.trainers.sft:train"),
 }

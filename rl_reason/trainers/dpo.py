@@ -39,16 +39,25 @@ def response_logps(model, tokenizer, prompts: list[str], responses: list[str], m
     return (logp * enc.response_mask).sum(-1), enc.lengths()
 
 
-class DPOTrainer(OfflineTrainer):
-    name = "dpo"
+class CachedReferenceTrainer(OfflineTrainer):
+    """An offline trainer whose reference is the policy it starts from: ``with_reference`` stores
+    the reference log-probs in each row once, before any update (DPO family, KTO)."""
 
-    def __init__(self, cfg: DPOConfig, model, tokenizer, rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]):
+    def __init__(self, cfg, model, tokenizer, rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]):
         self.model, self.tokenizer = model, tokenizer
         self.max_response_tokens = cfg.model.max_seq_len - cfg.model.max_prompt_tokens
         self.cfg = cfg
         self.train_rows = self.with_reference(rows)
         self.eval_rows = self.with_reference(eval_rows)
         self.setup(cfg)
+
+    def with_reference(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class DPOTrainer(CachedReferenceTrainer):
+    name = "dpo"
+    cfg: DPOConfig
 
     def logps(self, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Chosen and rejected log-prob sums and lengths, one forward over 2B sequences in which
@@ -109,31 +118,39 @@ class DPOTrainer(OfflineTrainer):
 
 def train(cfg: DPOConfig) -> Path:
     """Run DPO on a pairs file, or the verifier-filtered loop sample -> pairs -> DPO (iterated)."""
+    from rl_reason.trainers.minting import mint_pairs
+
+    return run_preference(cfg, DPOTrainer, PAIR_KEYS, {}, mint_pairs,
+                          "no prompt had both a correct and an incorrect answer")
+
+
+def run_preference(cfg, trainer_cls, keys: tuple[str, ...], types: dict[str, type], mint, none_minted: str) -> Path:
+    """The preference trainers' run (DPO family, KTO): train ``trainer_cls`` on the rows of
+    ``cfg.data`` (``keys`` required, ``types`` checked), or, with ``cfg.pairs.data``, repeat
+    ``mint`` (the policy's own graded samples -> rows) -> train ``cfg.iterations`` times, each
+    round sampling with and referencing the newest policy (round k in ``output_dir/iter_k``)."""
     from rl_reason.models import load_model
 
     run_dir, model, tokenizer = start_policy_run(cfg)
     if not cfg.pairs.data:
-        rows = load_rows(cfg.data.train, PAIR_KEYS, cfg.data.limit)
-        train_rows, eval_rows = (rows, load_rows(cfg.data.eval, PAIR_KEYS)) if cfg.data.eval else \
+        rows = load_rows(cfg.data.train, keys, cfg.data.limit, types)
+        train_rows, eval_rows = (rows, load_rows(cfg.data.eval, keys, types=types)) if cfg.data.eval else \
             split_rows(rows, cfg.data.eval_fraction, cfg.seed)
-        trainer = DPOTrainer(cfg, model, tokenizer, train_rows, eval_rows)
+        trainer = trainer_cls(cfg, model, tokenizer, train_rows, eval_rows)
         trainer.train()
         trainer.save_final()
     else:
-        from rl_reason.trainers.minting import mint_pairs
-
         for it in range(1, cfg.iterations + 1):
             it_dir = run_dir / f"iter_{it}"
             if (it_dir / "final").is_dir():  # finished before a restart: continue from it
                 model, tokenizer = load_model(it_dir / "final", dtype=cfg.model.dtype, device=cfg.model.device)
                 continue
-            pairs = mint_pairs(model, tokenizer, cfg.pairs, it_dir / "pairs", cfg.seed + it, cfg.log.progress)
-            if not pairs:
-                raise RuntimeError(f"iteration {it}: no prompt had both a correct and an incorrect answer "
-                                   f"({it_dir / 'pairs'}); raise pairs.n or pairs.limit")
-            train_rows, eval_rows = split_rows(pairs, cfg.data.eval_fraction, cfg.seed)
+            rows = mint(model, tokenizer, cfg.pairs, it_dir / "pairs", cfg.seed + it, cfg.log.progress)
+            if not rows:
+                raise RuntimeError(f"iteration {it}: {none_minted} ({it_dir / 'pairs'}); raise pairs.n or pairs.limit")
+            train_rows, eval_rows = split_rows(rows, cfg.data.eval_fraction, cfg.seed)
             it_cfg = dataclasses.replace(cfg, output_dir=str(it_dir))
-            trainer = DPOTrainer(it_cfg, model, tokenizer, train_rows, eval_rows)
+            trainer = trainer_cls(it_cfg, model, tokenizer, train_rows, eval_rows)
             trainer.train()
             trainer.save_final()
             if cfg.task_eval.data:

@@ -1,8 +1,9 @@
 """The policy's own samples, graded by the verifiers: DPO/RM pairs (both a correct and an
-incorrect answer to the same prompt) and rejection-sampling SFT data (correct answers only).
+incorrect answer to the same prompt), KTO's unpaired rows (every answer, labelled by
+correctness) and rejection-sampling SFT data (correct answers only).
 
 Sampling and grading are the eval harness's (``rl_reason.eval.evaluate``, resumable
-``samples.jsonl``); pairing is the data pipeline's ``build_dpo_pairs``.
+``samples.jsonl``); pairing is the data pipeline's ``build_dpo_pairs`` / ``build_unpaired_rows``.
 """
 
 from __future__ import annotations
@@ -33,22 +34,76 @@ def sample_and_grade(model, tokenizer, data: str, limit: int, n: int, template: 
 def mint_pairs(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, progress: bool = True) -> list[dict[str, Any]]:
     """Verifier-filtered pairs from ``mint`` (a ``MintPairsConfig``), written to
     ``out_dir/pairs.jsonl`` (TRL format plus ``id``) and returned."""
-    import json
-
     from rl_reason.data_pipelines import build_dpo_pairs
 
     summary, prompts, records = sample_and_grade(model, tokenizer, mint.data, mint.limit, mint.n, mint.template,
                                                  mint.temperature, mint.max_new_tokens, out_dir, seed, progress)
     pairs = build_dpo_pairs(records, prompts, max_pairs_per_prompt=mint.max_pairs_per_prompt or None)
-    atomic_write_text(Path(out_dir) / "pairs.jsonl", "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
+    write_rows(Path(out_dir) / "pairs.jsonl", pairs)
     return pairs
+
+
+def mint_unpaired(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, progress: bool = True) -> list[dict[str, Any]]:
+    """KTO rows from ``mint`` (a ``MintPairsConfig``): every distinct sampled answer with
+    ``label`` = verified correct, written to ``out_dir/unpaired.jsonl`` (TRL format plus ``id``)."""
+    from rl_reason.data_pipelines import build_unpaired_rows
+
+    _, prompts, records = sample_and_grade(model, tokenizer, mint.data, mint.limit, mint.n, mint.template,
+                                           mint.temperature, mint.max_new_tokens, out_dir, seed, progress)
+    rows = build_unpaired_rows(records, prompts)
+    write_rows(Path(out_dir) / "unpaired.jsonl", rows)
+    return rows
+
+
+def mint_step_pairs(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, progress: bool = True, k: int = 4,
+                    fail_rate: float = 0.0) -> list[dict[str, Any]]:
+    """Step-DPO pairs (``data_pipelines.steps``): the wrong answers among ``mint``'s graded samples,
+    searched for their first wrong step with ``k`` sampled continuations per step prefix (same
+    temperature and token limit as the samples), graded by the same grader; written to
+    ``out_dir/pairs.jsonl`` (DPO format plus ``id``, ``step``, ``rates``) and returned."""
+    import itertools
+
+    from rl_reason.data_pipelines import build_unpaired_rows, load_dataset
+    from rl_reason.data_pipelines.steps import build_step_pairs
+    from rl_reason.eval.grader import Grader
+    from rl_reason.rollout import SamplingParams, get_engine
+
+    _, prompts, records = sample_and_grade(model, tokenizer, mint.data, mint.limit, mint.n, mint.template,
+                                           mint.temperature, mint.max_new_tokens, out_dir, seed, progress)
+    examples = {ex.id: ex for ex in load_dataset(mint.data, limit=mint.limit or None)}
+    wrong: dict[str, list[str]] = {}
+    for row in build_unpaired_rows(records, prompts):
+        if not row["label"]:
+            wrong.setdefault(row["id"], []).append(row["completion"])
+    engine = get_engine("hf", model=model, tokenizer=tokenizer)
+    call = itertools.count(1)
+
+    def sample(text: str, n: int) -> list[str]:
+        params = SamplingParams(temperature=mint.temperature, max_new_tokens=mint.max_new_tokens, seed=seed + next(call))
+        return [c.text for c in engine.generate([text], n, params)[0]]
+
+    from tqdm.auto import tqdm
+
+    with Grader() as grader:
+        def grade(pid: str, texts: list[str]) -> list[bool]:
+            return [bool(r["correct"]) for r in grader.grade([{"id": pid, "text": t} for t in texts], examples)]
+
+        problems = ((pid, prompts[pid], wrong[pid]) for pid in tqdm(sorted(wrong), desc="step pairs", disable=not progress))
+        rows = build_step_pairs(problems, sample, grade, k, fail_rate, mint.max_pairs_per_prompt or None)
+    write_rows(Path(out_dir) / "pairs.jsonl", rows)
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """``rows`` as one JSON object per line, written atomically."""
+    import json
+
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def correct_samples(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, progress: bool = True) -> list[dict[str, Any]]:
     """Rejection sampling: ``{"prompt", "completion"}`` rows of verified-correct answers (one per
     distinct text), written to ``out_dir/sft.jsonl`` and returned."""
-    import json
-
     _, prompts, records = sample_and_grade(model, tokenizer, mint.data, mint.limit, mint.n, mint.template,
                                            mint.temperature, mint.max_new_tokens, out_dir, seed, progress)
     seen, rows = set(), []
@@ -57,7 +112,7 @@ def correct_samples(model, tokenizer, mint, out_dir: str | Path, seed: int = 0, 
         if rec.get("correct") and key not in seen:
             seen.add(key)
             rows.append({"id": rec["id"], "prompt": prompts[str(rec["id"])], "completion": rec["text"]})
-    atomic_write_text(Path(out_dir) / "sft.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_rows(Path(out_dir) / "sft.jsonl", rows)
     return rows
 
 

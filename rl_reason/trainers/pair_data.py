@@ -1,7 +1,9 @@
-"""Preference pairs in TRL's ``prompt``/``chosen``/``rejected`` format: local JSONL or hub id.
+"""Preference data in TRL's formats, from a local JSONL file or a hub id: pairs
+(``prompt``/``chosen``/``rejected``) and unpaired labelled responses (``prompt``/``completion``/
+``label``, KTO's format).
 
 Rows are validated on load (an error names the file, line and key) and split into train and
-held-out pairs deterministically.
+held-out rows deterministically.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from typing import Any
 from rl_reason.io import JsonlError, read_jsonl
 
 PAIR_KEYS = ("prompt", "chosen", "rejected")
+UNPAIRED_KEYS = ("prompt", "completion", "label")
+UNPAIRED_TYPES = {"label": bool}
 
 
-def load_rows(source: str, required: tuple[str, ...], limit: int = 0) -> list[dict[str, Any]]:
+def load_rows(source: str, required: tuple[str, ...], limit: int = 0,
+              types: dict[str, type] | None = None) -> list[dict[str, Any]]:
     """Rows of a JSONL file, or of a hub dataset ``id[:split]`` (split defaults to train), each
     holding every ``required`` key."""
     path = Path(source).expanduser()
@@ -42,6 +47,9 @@ def load_rows(source: str, required: tuple[str, ...], limit: int = 0) -> list[di
         missing = [k for k in required if k not in row]
         if missing:
             raise ValueError(f"{where}: row has no {', '.join(map(repr, missing))} (needs {', '.join(required)})")
+        for key, tp in (types or {}).items():  # and each key of ``types`` a value of that type
+            if not isinstance(row[key], tp):
+                raise ValueError(f"{where}: key {key!r} must be a {tp.__name__}, got {type(row[key]).__name__} {row[key]!r}")
     return [row for _, row in rows]
 
 
@@ -52,3 +60,21 @@ def split_rows(rows: list[dict[str, Any]], eval_fraction: float, seed: int) -> t
     random.Random(seed).shuffle(prompts)
     held = set(prompts[: int(round(eval_fraction * len(prompts)))])
     return [r for r in rows if str(r["prompt"]) not in held], [r for r in rows if str(r["prompt"]) in held]
+
+
+def mismatched_indices(prompts: list[str], order: list[int]) -> list[int]:
+    """For each row, the row whose completion it is paired with to estimate KTO's reference
+    point: walking ``order`` (a permutation of the rows), the nearest earlier row, cyclically,
+    whose prompt differs (TRL pairs each row with its predecessor in the batch; skipping equal
+    prompts keeps the estimate off the matched responses when one prompt has several rows)."""
+    if sorted(order) != list(range(len(prompts))):
+        raise ValueError("order must be a permutation of the row indices")
+    if len(set(prompts)) < 2:
+        raise ValueError("KTO's reference point needs rows of at least two different prompts")
+    out = [0] * len(prompts)
+    for pos, i in enumerate(order):
+        back = 1
+        while prompts[order[pos - back]] == prompts[i]:
+            back += 1
+        out[i] = order[pos - back]
+    return out

@@ -1,4 +1,4 @@
-"""Typed configs of the post-training trainers: reward model, DPO family, SFT, PPO (torch-free).
+"""Typed configs of the post-training trainers: reward model, DPO family, KTO, SFT, PPO (torch-free).
 
 The offline trainers (RM, DPO, SFT) share the model, optimisation, logging and checkpoint
 sections; PPO is the GRPO config, less the advantage estimator, plus a critic, a reward model
@@ -35,16 +35,28 @@ class OptimConfig(AdamWConfig):
 
 
 @dataclass
-class PairDataConfig:
-    train: str = cfg_field("", "preference pairs: TRL prompt/chosen/rejected JSONL file or hub dataset id (hub:split)")
-    eval: str = cfg_field("", "held-out pairs (same syntax); empty: hold out eval_fraction of train")
-    eval_fraction: float = cfg_field(0.1, "share of train pairs held out for eval when data.eval is empty")
-    limit: int = cfg_field(0, "use only the first N training pairs (0 = all)")
-    margin_key: str = cfg_field("", "RM only: row key holding a per-pair margin (e.g. a score difference); empty = no margin")
+class RowDataConfig:
+    """A training file of rows, a held-out file or share, and a row limit."""
+
+    train: str = cfg_field("", "rows: JSONL file or hub dataset id (hub:split)")
+    eval: str = cfg_field("", "held-out rows (same syntax); empty: hold out eval_fraction of train")
+    eval_fraction: float = cfg_field(0.1, "share of train rows held out for eval when data.eval is empty (whole prompts)")
+    limit: int = cfg_field(0, "use only the first N training rows (0 = all)")
 
     def __post_init__(self):
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ConfigError(f"data.eval_fraction must be in [0, 1), got {self.eval_fraction}")
+
+
+@dataclass
+class PairDataConfig(RowDataConfig):
+    train: str = cfg_field("", "preference pairs: TRL prompt/chosen/rejected JSONL file or hub dataset id (hub:split)")
+    margin_key: str = cfg_field("", "RM only: row key holding a per-pair margin (e.g. a score difference); empty = no margin")
+
+
+@dataclass
+class UnpairedDataConfig(RowDataConfig):
+    train: str = cfg_field("", "unpaired rows: TRL prompt/completion/label (bool: desirable) JSONL file or hub dataset id (hub:split)")
 
 
 @dataclass
@@ -128,9 +140,39 @@ class DPOConfig(OfflineRunConfig):
     def __post_init__(self):
         super().__post_init__()
         if not self.data.train and not self.pairs.data:
-            raise ConfigError("data.train (a pairs file or hub id) or pairs.data (prompts to mint pairs from) is required")
+            raise ConfigError("data.train (a data file or hub id) or pairs.data (prompts to sample and grade) is required")
         if self.iterations < 1 or (self.iterations > 1 and not self.pairs.data):
             raise ConfigError(f"iterations={self.iterations}: must be >= 1, and > 1 needs pairs.data to sample again")
+
+
+@dataclass
+class KTOLossConfig:
+    beta: float = cfg_field(0.1, "inverse temperature of the implicit reward (TRL KTOConfig.beta)")
+    desirable_weight: float = cfg_field(1.0, "weight of desirable (label true) rows' losses")
+    undesirable_weight: float = cfg_field(1.0, "weight of undesirable rows' losses; the paper keeps "
+                                          "desirable_weight * n_desirable / (undesirable_weight * n_undesirable) in [1, 4/3]")
+
+    def __post_init__(self):
+        if self.beta <= 0 or self.desirable_weight < 0 or self.undesirable_weight < 0:
+            raise ConfigError(f"loss.beta must be > 0 and the weights >= 0, got beta={self.beta}, "
+                              f"desirable_weight={self.desirable_weight}, undesirable_weight={self.undesirable_weight}")
+
+
+@dataclass
+class KTOConfig(DPOConfig):
+    """DPO's run layout (pairs file or minted samples, iterations, task eval) on unpaired rows."""
+
+    trainer: Literal["kto"] = cfg_field("kto", "which trainer runs this config")
+    output_dir: str = cfg_field("runs/kto", "run folder: metrics.jsonl, checkpoints/, iter_k/ (with pairs.data), final/")
+    data: UnpairedDataConfig = cfg_field(UnpairedDataConfig, "unpaired labelled rows (ignored for training when pairs.data is set)")
+    pairs: MintPairsConfig = cfg_field(
+        MintPairsConfig, "unpaired rows from the policy's own samples, minted each iteration: every distinct sample, "
+        "labelled by the verifier (max_pairs_per_prompt unused)")
+    iterations: int = cfg_field(1, "with pairs.data: sample -> label -> KTO rounds, each sampling with the newest policy")
+    loss: KTOLossConfig = cfg_field(KTOLossConfig, "KTO loss (rl_reason.algorithms.UNPAIRED_LOSSES['kto'])")
+    train: OptimConfig = cfg_field(OptimConfig, "optimisation (train.batch_size rows per update; the reference point "
+                                   "is estimated over the whole batch)")
+    eval_every: int = cfg_field(20, "held-out KTO metrics every N steps, before step 1 and at the end (0 = off)")
 
 
 @dataclass

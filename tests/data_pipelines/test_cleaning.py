@@ -5,6 +5,7 @@ import pytest
 from rl_reason.data_pipelines import (
     Example,
     build_dpo_pairs,
+    build_unpaired_rows,
     decontaminate,
     dedup,
     difficulty_filter,
@@ -97,3 +98,22 @@ def test_dpo_pairs_are_deterministic_and_prompt_matched():
     assert len(build_dpo_pairs(samples, prompts, max_pairs_per_prompt=1)) == 2
     with pytest.raises(KeyError):
         build_dpo_pairs(samples, {"q1": "P1"})
+
+
+def test_build_unpaired_rows_labels_every_distinct_sample_by_correctness():
+    samples = [
+        {"id": "q1", "sample": 2, "text": "wrong A", "correct": False},
+        {"id": "q1", "sample": 0, "text": "wrong A", "correct": False},  # duplicate text: one row
+        {"id": "q1", "sample": 1, "text": "right", "correct": True},
+        {"id": "q2", "sample": 0, "text": "only wrong", "correct": False},  # no pair, still a row
+        {"id": "q0", "sample": 0, "text": "r", "correct": True},
+    ]
+    rows = build_unpaired_rows(samples, {"q0": "P0", "q1": "P1", "q2": "P2"})
+    assert rows == [
+        {"id": "q0", "prompt": "P0", "completion": "r", "label": True},
+        {"id": "q1", "prompt": "P1", "completion": "right", "label": True},
+        {"id": "q1", "prompt": "P1", "completion": "wrong A", "label": False},
+        {"id": "q2", "prompt": "P2", "completion": "only wrong", "label": False},
+    ]
+    with pytest.raises(KeyError, match="q2"):
+        build_unpaired_rows(samples, {"q0": "P0", "q1": "P1"})

@@ -1,4 +1,4 @@
-"""The offline trainers (RM, DPO, SFT share one loop) on 2 ranks (torchrun, gloo on loopback):
+"""The offline trainers (RM, DPO, KTO, SFT share one loop) on 2 ranks (torchrun, gloo on loopback):
 each rank trains on its share of the step's rows and the update equals one process's over the
 whole batch. The worker is offline_worker.py."""
 
@@ -24,10 +24,11 @@ def _run(cmd: list[str]) -> None:
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
 
-def test_two_ranks_split_the_batch_and_match_one_process(tmp_path):
-    _run([sys.executable, WORKER, str(tmp_path / "one")])
+@pytest.mark.parametrize("kind", ["sft", "kto"])  # KTO: its reference point is over the whole step batch
+def test_two_ranks_split_the_batch_and_match_one_process(tmp_path, kind):
+    _run([sys.executable, WORKER, str(tmp_path / "one"), kind])
     _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-          "--master_port", str(free_port()), WORKER, str(tmp_path / "two")])
+          "--master_port", str(free_port()), WORKER, str(tmp_path / "two"), kind])
     one = torch.load(tmp_path / "one" / "world1_rank0.pt")
     two = [torch.load(tmp_path / "two" / f"world2_rank{r}.pt") for r in (0, 1)]
     # Each rank trained on half of each step's rows, together on exactly the one process's rows.
@@ -41,4 +42,6 @@ def test_two_ranks_split_the_batch_and_match_one_process(tmp_path):
     for a, b in zip(rows(one["metrics"]), rows(two[0]["metrics"]), strict=True):
         assert b["train/loss"] == pytest.approx(a["train/loss"], rel=1e-5)
         assert b["train/grad_norm"] == pytest.approx(a["train/grad_norm"], rel=1e-5)
+        if kind == "kto":
+            assert b["train/kl"] == pytest.approx(a["train/kl"], rel=1e-5) and a["train/kl"] > 0
     assert all(g.abs().sum() > 0 for g in one["grads"].values())  # a real step: the comparison can fail

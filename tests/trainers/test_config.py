@@ -64,9 +64,9 @@ def test_cli_validate_and_errors(capsys, tmp_path):
                  f"output_dir={tmp_path / 'run'}"]) == 0
     assert "lr: 2.0e-05" in capsys.readouterr().out
     p = tmp_path / "x.yaml"
-    p.write_text("trainer: kto\n")
+    p.write_text("trainer: nope\n")
     assert main(["train", "--config", str(p), "--validate"]) == 2
-    assert "unknown trainer 'kto'" in capsys.readouterr().err
+    assert "unknown trainer 'nope'" in capsys.readouterr().err
 
 
 def test_help_lists_every_config_key(capsys):
