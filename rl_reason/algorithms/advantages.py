@@ -40,18 +40,18 @@ def _sequence_scores(scores, token_rewards, mask) -> torch.Tensor:
 
 
 def _token_level_rewards(scores, token_rewards, mask) -> torch.Tensor:
-    """(B, T) rewards; a (B,) score is placed on the last response token of each row."""
+    """(B, T) rewards; a (B,) score is placed on the last response token of each row.
+
+    A row with no valid token (masked out of the loss, e.g. by overlong filtering) carries none.
+    """
     if (scores is None) == (token_rewards is None):
         raise ValueError("pass exactly one of scores (B,) or token_rewards (B, T)")
     if token_rewards is not None:
         return token_rewards.to(torch.float32) * mask
-    lengths = mask.long().sum(-1)
-    if (lengths == 0).any():
-        raise ValueError(f"a response has no valid token to carry its score (row {int((lengths == 0).nonzero()[0])})")
     last = mask.shape[1] - 1 - mask.long().flip(-1).argmax(-1)  # index of the last set position
     rewards = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
     rewards[torch.arange(mask.shape[0], device=mask.device), last] = scores.to(torch.float32)
-    return rewards
+    return rewards * mask
 
 
 def _group_index(group_ids, batch_size: int) -> tuple[torch.Tensor, int]:

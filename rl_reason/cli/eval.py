@@ -17,6 +17,7 @@ from rl_reason.cli.checks import (
     positive_int,
 )
 from rl_reason.cli.data import DATA_DIR_HELP
+from rl_reason.verifiers.math_verifier import VERIFY_TIMEOUT_S
 
 GRADE_FORMAT = """\
 samples file format (JSON Lines, one generation per line):
@@ -48,7 +49,7 @@ def _add_suite_args(p: argparse.ArgumentParser) -> None:
                    help="field mapping for JSONL paths in --suite, e.g. 'prompt=question,answer=final,meta.level=lvl'")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N problems of each suite")
-    p.add_argument("--grade-timeout", type=positive_float, default=5.0, help="seconds allowed to verify one math answer (default 5)")
+    p.add_argument("--grade-timeout", type=positive_float, default=VERIFY_TIMEOUT_S, help="seconds allowed to verify one math answer (default %(default)s)")
     p.add_argument("--grade-workers", type=positive_int, default=2, help="math verifier worker processes (default 2)")
 
 

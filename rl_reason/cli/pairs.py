@@ -25,6 +25,10 @@ from rl_reason.cli import checks
 
 
 def handle(args: argparse.Namespace) -> int:
+    from rl_reason.config.flags import config_from_flags
+    from rl_reason.trainers.post_config import MintPairsConfig
+
+    mint = config_from_flags(MintPairsConfig, args)
     checks.model_name(args.model)
     checks.dataset(args.data, "--data")
     out = checks.output_dir(args.out)
@@ -36,11 +40,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from rl_reason.models import load_model
     from rl_reason.trainers.minting import mint_pairs
-    from rl_reason.trainers.post_config import MintPairsConfig
 
-    mint = MintPairsConfig(data=args.data, limit=args.limit, n=args.n, template=args.template,
-                           temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-                           max_pairs_per_prompt=args.max_pairs_per_prompt)
     with checks.loading(f"--model {args.model}"):
         model, tokenizer = load_model(args.model, dtype=args.dtype, device=args.device)
     progress = not args.quiet
@@ -65,19 +65,20 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    from rl_reason.config.flags import add_config_flags
+    from rl_reason.trainers.post_config import MintPairsConfig
+
     p = subparsers.add_parser(
         "pairs", help="sample a model, verify, and write DPO/RM pairs (correct vs incorrect answers), KTO rows "
         "(--unpaired) or Step-DPO pairs (--step-level)",
         description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="policy: alias (smollm2-135m), hub id, local HF dir or .gguf")
-    p.add_argument("--data", required=True, help="prompts: dataset name[:split] (e.g. arithmetic:train, gsm8k) or JSONL")
-    p.add_argument("--n", type=checks.positive_int, default=8, help="samples per prompt (default 8)")
     p.add_argument("--out", required=True, help="output folder: samples.jsonl (graded, resumable) and pairs.jsonl")
-    p.add_argument("--limit", type=checks.non_negative_int, default=0, help="use only the first N prompts (default 0 = all)")
-    p.add_argument("--template", default="chat_boxed", help="prompt template (data_pipelines.render_prompt; default chat_boxed)")
-    p.add_argument("--temperature", type=checks.non_negative_float, default=1.0, help="sampling temperature (default 1.0)")
-    p.add_argument("--max-new-tokens", type=checks.positive_int, default=256, help="response length limit (default 256)")
-    p.add_argument("--max-pairs-per-prompt", type=checks.non_negative_int, default=0, help="pairs kept per prompt (default 0 = all that pair up)")
+    # The sampling knobs are MintPairsConfig's, the `pairs:` section of recipes/rm.yaml and dpo_verified.yaml.
+    add_config_flags(p, MintPairsConfig, required=["data"], types={
+        "limit": checks.non_negative_int, "n": checks.positive_int, "temperature": checks.non_negative_float,
+        "max_new_tokens": checks.positive_int, "max_pairs_per_prompt": checks.non_negative_int},
+        help={"data": "prompts: dataset name[:split] (e.g. arithmetic:train, gsm8k) or JSONL"})
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--dtype", default="float32", help="model dtype (default float32)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")

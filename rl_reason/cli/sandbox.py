@@ -9,21 +9,29 @@ from dataclasses import asdict
 
 from rl_reason.cli import checks
 
+# The flags are the fields of ``Limits`` (its defaults, written once); these two stay library-only.
+_LIBRARY_ONLY = ("output_bytes", "network")
+
 
 def _limits_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cpu-s", type=checks.positive_float, default=2.0, help="CPU seconds for all processes of the run (default 2)")
-    parser.add_argument("--wall-s", type=checks.positive_float, default=4.0, help="wall-clock seconds before everything is killed (default 4)")
-    parser.add_argument("--memory-mb", type=checks.positive_int, default=256, help="memory for all processes together, MiB (default 256)")
-    parser.add_argument("--max-tasks", type=checks.positive_int, default=64, help="processes + threads at once (default 64)")
-    parser.add_argument("--disk-mb", type=checks.positive_int, default=64, help="size of the work dir and /tmp, MiB (default 64)")
+    from rl_reason.config.flags import add_config_flags
+    from rl_reason.sandbox import Limits
+
+    add_config_flags(parser, Limits, skip=_LIBRARY_ONLY, types={
+        "cpu_s": checks.positive_float, "wall_s": checks.positive_float, "memory_mb": checks.positive_int,
+        "max_tasks": checks.positive_int, "disk_mb": checks.positive_int}, help={
+        "cpu_s": "CPU seconds for all processes of the run", "wall_s": "wall-clock seconds before everything is killed",
+        "memory_mb": "memory for all processes together, MiB", "max_tasks": "processes + threads at once",
+        "disk_mb": "size of the work dir and /tmp, MiB"})
     parser.add_argument("--allow-unisolated", action="store_true",
                         help="process backend only: run even if this host cannot isolate the network (UNSAFE for untrusted code)")
 
 
 def limits_from_args(args):
+    from rl_reason.config.flags import config_from_flags
     from rl_reason.sandbox import Limits
 
-    return Limits(cpu_s=args.cpu_s, wall_s=args.wall_s, memory_mb=args.memory_mb, max_tasks=args.max_tasks, disk_mb=args.disk_mb)
+    return config_from_flags(Limits, args, skip=_LIBRARY_ONLY)
 
 
 def open_sandbox(args):

@@ -21,6 +21,7 @@ from rl_reason.cli.checks import (
     positive_int,
 )
 from rl_reason.verifiers.extract import ANSWER_FORMATS
+from rl_reason.verifiers.math_verifier import VERIFY_TIMEOUT_S
 
 CHUNK = 64  # rows per verify_batch call in file mode
 
@@ -62,7 +63,7 @@ def _register_math(kinds) -> None:
     batch.add_argument("--gold-key", default="gold", help="row key holding the gold answer (default: %(default)s)")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     batch.add_argument("--workers", type=positive_int, default=max(1, os.cpu_count() or 1), help="symbolic-check worker processes (default: CPU count, %(default)s)")
-    p.add_argument("--timeout", type=positive_float, default=5.0, help="hard wall-clock limit per symbolic check, seconds (default: %(default)s)")
+    p.add_argument("--timeout", type=positive_float, default=VERIFY_TIMEOUT_S, help="hard wall-clock limit per symbolic check, seconds (default: %(default)s)")
     p.add_argument("--rel-tol", type=non_negative_float, default=None, help="accept numeric answers within this relative tolerance (default: exact)")
     p.add_argument(
         "--answer-format",

@@ -19,6 +19,7 @@ from rl_reason.data_pipelines.templates import render_prompt
 from rl_reason.eval.grader import Grader
 from rl_reason.eval.summary import group_by_problem, summarize
 from rl_reason.io import JsonlAppender, JsonlError, read_jsonl
+from rl_reason.verifiers.math_verifier import VERIFY_TIMEOUT_S
 
 SAMPLES_FILE = "samples.jsonl"
 
@@ -52,7 +53,7 @@ def evaluate(
     tokenizer: Any = None,
     suite: str = "eval",
     batch_size: int = 8,
-    grade_timeout: float = 5.0,
+    grade_timeout: float = VERIFY_TIMEOUT_S,
     grade_workers: int = 2,
     sandbox: Any = None,
     progress: bool = True,

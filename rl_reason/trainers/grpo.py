@@ -11,6 +11,9 @@ Per step:
   5. ``ppo_epochs`` x mini-batches x micro-batches of policy-loss updates, the loss aggregated
      with global token/sequence counts so micro-batching does not change it;
   6. push the new weights to the rollout engine.
+The steps run in the shared loop (``trainers.common.loop``), each phase in a named timer. With
+several ranks, a rank whose groups were all dropped trains on ``Batch.placeholder()`` and joins
+every collective (``trainers.common.lockstep``).
 Departures from vanilla GRPO are config switches: clip-higher (``clip_high``), token-mean
 aggregation, overlong filtering and punishment, dynamic sampling, KL weight 0 by default (no
 reference model is loaded then).
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +45,13 @@ from rl_reason.algorithms import (
     truncated_is_weights,
 )
 from rl_reason.distributed import setup as dist
-from rl_reason.distributed.engine import build_train_engine
 from rl_reason.io import JsonlAppender
 from rl_reason.trainers.common.checkpoint import CheckpointManager
-from rl_reason.trainers.common.metrics import open_run_logs
+from rl_reason.trainers.common.engine import adamw_engine
+from rl_reason.trainers.common.lockstep import lockstep_chunks, lockstep_forward, step_token_count
+from rl_reason.trainers.common.loop import LoopSchedule, run_loop
 from rl_reason.trainers.common.sampler import PassRateTable
-from rl_reason.trainers.common.schedule import lr_factor
+from rl_reason.trainers.common.seeding import seed_everything
 from rl_reason.trainers.common.timers import PhaseTimers
 from rl_reason.trainers.curriculum import curriculum_metrics, observe_groups, prompt_sampler
 from rl_reason.trainers.entropy_control import EntropyControl, policy_loss_kwargs
@@ -101,6 +104,14 @@ class Batch:
     def rows(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"input_ids": self.input_ids[index], "attention_mask": self.attention_mask[index]}
 
+    @classmethod
+    def placeholder(cls, pad_id: int, device: torch.device | str) -> Batch:
+        """One row of padding with no loss token, for a rank whose step kept no group: it still
+        runs every forward and weight-0 backward the other ranks run (``common.lockstep``)."""
+        ids = torch.full((1, 2), pad_id, dtype=torch.long, device=device)
+        return cls(ids, torch.ones_like(ids), torch.zeros(1, 1, device=device), None, torch.zeros(1, device=device),
+                   torch.zeros(1, dtype=torch.long, device=device))
+
 
 def grouped_permutation(group_ids: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Row indices in a random order of groups, each group's rows together.
@@ -129,7 +140,7 @@ class GRPOTrainer:
         self.prompts_per_rank = _share_per_rank(cfg, self.dist.world_size)
         self.run_dir = Path(cfg.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        _seed_everything(cfg.seed)
+        seed_everything(cfg.seed)
         data_dir, fields = cfg.data.data_dir or None, cfg.data.fields or None
         self.train_examples = load_dataset(cfg.data.train, data_dir=data_dir, field_map=fields, limit=cfg.data.train_limit or None)
         self.eval_examples = (
@@ -159,9 +170,7 @@ class GRPOTrainer:
         self.sampler = prompt_sampler(cfg, [self.train_examples[i].id for i in self.prompt_shard], self.pass_rates)
         self.carried: list[Group] = []  # surplus valid groups from dynamic sampling
         self.entropy_control = EntropyControl(cfg)
-        self.reward_fn = reward_fn or VerifierReward(
-            cfg.reward.math_weight, cfg.reward.code_weight, cfg.reward.format_weight, cfg.reward.format_pattern,
-            cfg.reward.verifier_timeout, cfg.reward.verifier_workers, cfg.reward.sandbox, cfg.reward.answer_format)
+        self.reward_fn = reward_fn or VerifierReward.from_config(cfg.reward)
         if cfg.reward.prm.path:  # a learned process reward, mixed into the verifier's
             from rl_reason.trainers.prm import ProcessReward
 
@@ -175,61 +184,48 @@ class GRPOTrainer:
     def train(self, budget_used_s: float = 0.0) -> None:
         """``budget_used_s``: seconds of ``train.time_budget_min`` spent before this loop (the warm start)."""
         cfg = self.cfg
-        self._resume()
-        main = dist.is_main()
-        self.metrics = open_run_logs(self.run_dir, cfg, main)
-        from tqdm.auto import tqdm
+        run_loop(self, self.run_dir, cfg, LoopSchedule(
+            cfg.trainer, cfg.train.steps, cfg.eval.every, cfg.checkpoint.every, cfg.train.time_budget_min,
+            {"reward": "reward/mean", "acc": "reward/accuracy", "signal": "signal/groups_with_variance"},
+            budget_used_s), cfg.log.progress)
 
-        bar = tqdm(total=cfg.train.steps, initial=self.step, desc=cfg.trainer, unit="step", disable=not (cfg.log.progress and main))
-        try:
-            if self.step == 0 and cfg.eval.every:
-                self.metrics.log(0, self.evaluate())
-            budget_end = time.perf_counter() + 60 * cfg.train.time_budget_min - budget_used_s
-            while self.step < cfg.train.steps:
-                self.step += 1
-                start = time.perf_counter()
-                with self.timers("rollout_and_reward"):
-                    groups, stats = self.collect_groups()
-                warning = self.signal_monitor.update(self.signal, self.cfg.rollout.max_new_tokens, self.cfg.rollout.n)
-                batch = self.build_batch(groups)
-                with self.timers("old_logprobs"):
-                    old_logprobs, ref_logprobs = self.reference_logprobs(batch)
-                stats.update(self.mismatch_metrics(batch, old_logprobs))
-                with self.timers("advantages"):
-                    advantages = self.advantages(batch)
-                stats.update(self.distill_metrics)
-                with self.timers("update"):
-                    stats.update(self.update_policy(batch, old_logprobs, ref_logprobs, advantages))
-                with self.timers("sync_weights"), self.train_engine.full_weights():
-                    self.engine.load_state_from(self.model)
-                # Every rank agrees to stop (the clock is rank 0's), so collectives stay in step.
-                last = self.step == cfg.train.steps or (
-                    cfg.train.time_budget_min > 0 and dist.broadcast_flag(time.perf_counter() >= budget_end))
-                if cfg.eval.every and (self.step % cfg.eval.every == 0 or last):
-                    with self.timers("eval"):
-                        stats.update(self.evaluate())
-                stats.update(self.timers.pop())
-                stats["time/step"] = time.perf_counter() - start
-                stats["perf/tokens_per_s"] = float(batch.attention_mask.sum()) / stats["time/step"]
-                stats = dist.mean_metrics(stats)  # per-rank figures averaged; tokens/s is then per rank
-                stats.update(self.entropy_control.after_step(stats.get("actor/entropy")))
-                self.metrics.log(self.step, stats)
-                if last or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
-                    self.save()
-                bar.set_postfix(reward=f"{stats.get('reward/mean', float('nan')):.3f}",
-                                acc=f"{stats.get('reward/accuracy', float('nan')):.2f}",
-                                signal=f"{stats.get('signal/groups_with_variance', float('nan')):.2f}")
-                bar.update(1)
-                if warning and main:
-                    tqdm.write(warning, file=sys.stderr)
-                if last:
-                    break
-        finally:
-            bar.close()
-            self.metrics.close()
-            close = getattr(self.reward_fn, "close", None)
-            if close is not None:
-                close()
+    def train_step(self) -> dict[str, float]:
+        batch, stats = self.rollout_batch()
+        with self.timers("old_logprobs"):
+            old_logprobs, ref_logprobs = self.reference_logprobs(batch)
+        stats.update(self.mismatch_metrics(batch, old_logprobs))
+        with self.timers("advantages"):
+            advantages = self.advantages(batch)
+        stats.update(self.distill_metrics)
+        with self.timers("update"):
+            stats.update(self.update_policy(batch, old_logprobs, ref_logprobs, advantages))
+        self.sync_weights()
+        return stats
+
+    def rollout_batch(self) -> tuple[Batch, dict[str, float]]:
+        """The step's groups (rollout, reward, dynamic sampling) as tensors, and their metrics."""
+        with self.timers("rollout_and_reward"):
+            groups, stats = self.collect_groups()
+        warning = self.signal_monitor.update(self.signal, self.cfg.rollout.max_new_tokens, self.cfg.rollout.n)
+        if warning and dist.is_main():
+            from tqdm.auto import tqdm
+
+            tqdm.write(warning, file=sys.stderr)
+        batch = self.build_batch(groups)
+        stats["perf/tokens"] = float(batch.attention_mask.sum()) if groups else 0.0
+        return batch, stats
+
+    def sync_weights(self) -> None:
+        with self.timers("sync_weights"), self.train_engine.full_weights():
+            self.engine.load_state_from(self.model)
+
+    def after_step(self, stats: dict[str, float]) -> dict[str, float]:
+        return self.entropy_control.after_step(stats.get("actor/entropy"))
+
+    def close(self) -> None:
+        close = getattr(self.reward_fn, "close", None)
+        if close is not None:
+            close()
 
     # ------------------------------------------------------------ rollout + reward
     def collect_groups(self) -> tuple[list[Group], dict[str, float]]:
@@ -328,8 +324,7 @@ class GRPOTrainer:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         rows = [(gi, g, i) for gi, g in enumerate(groups) for i in g.kept]
         if not rows:
-            empty = torch.zeros(0, 1, dtype=torch.long)
-            return Batch(empty, empty, empty.float(), None, torch.zeros(0), torch.zeros(0, dtype=torch.long))
+            return Batch.placeholder(pad, self.cfg.model.device)
         prompt_len = max(len(g.completions[i].prompt_token_ids) for _, g, i in rows)
         resp_len = max(1, max(len(g.completions[i].token_ids) for _, g, i in rows))
         B = len(rows)
@@ -372,51 +367,45 @@ class GRPOTrainer:
                               num_chunks=head_chunks)
 
     @torch.no_grad()
-    def reference_logprobs(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Old log-probs from the trainer (None when the update is a single on-policy pass:
-        then the update's own forward gives them, detached, saving one forward) and reference
-        log-probs when the KL weight is non-zero."""
-        B = batch.input_ids.shape[0]
-        if B == 0:
+    def reference_logprobs(self, batch: Batch, need_old: bool = False) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Old log-probs from the trainer (None when the update is a single on-policy pass and
+        not ``need_old``: then the update's own forward gives them, detached, saving one forward)
+        and reference log-probs when the KL weight is non-zero. None, None when no rank has a
+        loss token."""
+        if not step_token_count(batch.response_mask, self.dist.device):
             return None, None
-        chunks, real = self.forward_chunks(B)
-        on_policy = self.cfg.train.ppo_epochs * self.cfg.train.mini_batches == 1
-        old = None if on_policy else torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks][:real])
-        ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks[:real]]) if self.ref_model is not None else None
+        on_policy = self.cfg.train.ppo_epochs * self.cfg.train.mini_batches == 1 and not need_old
+        old = None if on_policy else self.lockstep_forward(lambda ix: self.logprobs(self.model, batch, ix)[0], batch)
+        # The frozen reference is never sharded: no rank waits on its forwards.
+        ref = None if self.ref_model is None else self.lockstep_forward(
+            lambda ix: self.logprobs(self.ref_model, batch, ix)[0], batch, padded=False)
         return old, ref
 
-    def forward_chunks(self, B: int) -> tuple[list[torch.Tensor], int]:
-        """Row indices of the no-grad forwards over a batch of ``B`` rows, and how many are real.
-
-        The list is padded with repeats of the last chunk to the count every rank runs with a
-        full share: ZeRO-3 gathers the trained model's parameters in a collective on each forward,
-        so a rank whose share lost groups must still run as many (its results are dropped).
-        """
+    def lockstep_forward(self, forward, batch: Batch, padded: bool = True) -> torch.Tensor:
+        """``forward(rows)`` over the batch in micro-batches, as many on every rank as a full share
+        has (``common.lockstep``): the trained models may be ZeRO-3-sharded."""
         micro = self.cfg.train.micro_batch_size
-        chunks = list(torch.arange(B, device=self.cfg.model.device).split(micro))
-        real = len(chunks)
-        return chunks + [chunks[-1]] * (self.prompts_per_rank * self.cfg.rollout.n // micro - real), real
+        count = self.prompts_per_rank * self.cfg.rollout.n // micro if padded else None
+        return lockstep_forward(forward, batch.input_ids.shape[0], micro, count, batch.input_ids.device)
 
     @staticmethod
     def mismatch_metrics(batch: Batch, trainer_logprobs: torch.Tensor | None) -> dict[str, float]:
         """Rollout-vs-trainer log-prob mismatch (KL, ratio tail); on-policy steps compute it
         from the update's own forward instead (``trainer_logprobs`` is None here then)."""
-        if trainer_logprobs is None or batch.rollout_logprobs is None or batch.input_ids.shape[0] == 0:
+        if trainer_logprobs is None or batch.rollout_logprobs is None or not batch.response_mask.any():
             return {}
         metrics = logprob_mismatch_metrics(trainer_logprobs, batch.rollout_logprobs, batch.response_mask)
         return {f"mismatch/{k.removeprefix('mismatch_')}": float(v) for k, v in metrics.items()}
 
     def advantages(self, batch: Batch) -> torch.Tensor:
-        if batch.input_ids.shape[0] == 0:
-            return torch.zeros_like(batch.response_mask)
-        # Rows masked out by overlong filtering still count in their group's baseline.
-        full = torch.ones_like(batch.response_mask)
+        # Group baselines come from every kept row's score, overlong-filtered ones too; batch
+        # whitening (reinforce_pp) runs over the loss tokens only.
         adv, _ = ADVANTAGES.get(self.cfg.algorithm.advantage)(
-            response_mask=full, scores=batch.scores, group_ids=batch.group_ids,
+            response_mask=batch.response_mask, scores=batch.scores, group_ids=batch.group_ids,
             norm_by_std=self.cfg.algorithm.scale_by_std, eps=self.cfg.dapo.std_eps)
         if self.teacher is not None:
-            adv = adv + self.distill_advantages(batch)
-        return adv * batch.response_mask
+            adv = adv + self.distill_advantages(batch) * batch.response_mask
+        return adv
 
     @torch.no_grad()
     def distill_advantages(self, batch: Batch) -> torch.Tensor:
@@ -433,14 +422,13 @@ class GRPOTrainer:
     # ------------------------------------------------------------ update
     def update_policy(self, batch: Batch, old_logprobs, ref_logprobs, advantages) -> dict[str, float]:
         cfg, alg = self.cfg, self.cfg.algorithm
-        B = batch.input_ids.shape[0]
-        if B == 0:
+        if not step_token_count(batch.response_mask, self.dist.device):  # the same on every rank
             return {"actor/skipped_update": 1.0, "actor/lr": self.train_engine.lr}
         policy_loss = POLICY_LOSSES.get(alg.policy_loss)
         loss_kwargs = policy_loss_kwargs(cfg, step_seed(cfg.seed, self.step, 15485863))
         entropy_coef = self.entropy_control.coef
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.step, 7919))
-        sums: Counter[str] = Counter()
+        sums: Counter[str] = Counter({"actor/loss": 0.0})  # a rank without rows adds 0 to the ranks' mean
         updates = 0
         # On-policy (one update per batch): the update's forward is also the "old" policy.
         on_policy_logprobs = torch.zeros_like(batch.response_mask) if old_logprobs is None else None
@@ -448,13 +436,13 @@ class GRPOTrainer:
             order = grouped_permutation(batch.group_ids, gen)
             for mini in order.tensor_split(cfg.train.mini_batches):
                 self.train_engine.zero_grad()
-                micros = list(mini.split(cfg.train.micro_batch_size))
-                # Normalisers of the whole step over all ranks (aggregation.py). A short batch repeats
-                # its last micro-batch with weight 0: every rank runs the configured number of backward
-                # passes, which data-parallel reduction and DeepSpeed's accumulation boundary count on.
-                norm = dist.global_normalisers(step_normalisers(batch.response_mask[m] for m in micros), self.dist.device)
-                n_local = len(micros)
-                micros += [micros[-1]] * (_micro_batches_per_update(cfg, self.prompts_per_rank) - n_local)
+                # A short share repeats a micro-batch with weight 0: every rank runs the configured
+                # number of backward passes, which gradient reduction and DeepSpeed's accumulation
+                # boundary count on (common.lockstep). Normalisers are the step's over all ranks.
+                micros, n_local = lockstep_chunks(mini, cfg.train.micro_batch_size,
+                                                  _micro_batches_per_update(cfg, self.prompts_per_rank))
+                norm = dist.global_normalisers(step_normalisers(batch.response_mask[m] for m in micros[:n_local]),
+                                               self.dist.device)
                 for j, micro in enumerate(micros):
                     mask = batch.response_mask[micro]
                     logp, entropy = self.logprobs(self.model, batch, micro, with_entropy=True)
@@ -468,10 +456,9 @@ class GRPOTrainer:
                         logp=logp, old_logp=old, advantages=advantages[micro], response_mask=mask,
                         clip_low=alg.clip_low, clip_high=alg.clip_high, clip_ratio_c=alg.clip_ratio_c or None,
                         is_weights=is_weights, **loss_kwargs)
-                    if ref_logprobs is not None:
-                        kl = kl_penalty(logp, ref_logprobs[micro], kind=alg.kl_kind)
+                    kl = None if ref_logprobs is None else kl_penalty(logp, ref_logprobs[micro], kind=alg.kl_kind)
+                    if kl is not None:
                         loss_mat = loss_mat + alg.kl_coef * kl
-                        sums["actor/kl"] += float((kl.detach() * mask).sum())
                     if entropy_coef:
                         loss_mat = loss_mat - entropy_coef * entropy
                     loss = aggregate_loss(loss_mat, mask, alg.loss_agg_mode, global_num_tokens=norm.num_tokens,
@@ -484,14 +471,18 @@ class GRPOTrainer:
                     n_tokens = float(mask.sum())
                     sums["actor/loss"] += float(loss.detach())
                     sums["actor/entropy"] += float((entropy.detach() * mask).sum())
+                    if kl is not None:
+                        sums["actor/kl"] += float((kl.detach() * mask).sum())
                     for k, v in loss_stats.items():
                         sums[f"actor/{k}"] += float(v) * n_tokens
                     sums["tokens"] += n_tokens
                 sums["actor/grad_norm"] += self.train_engine.step()
                 updates += 1
-        tokens = max(sums.pop("tokens"), 1.0)
-        # Loss and grad norm average over optimizer updates, the rest over tokens.
-        out = {k: v / updates if k in ("actor/loss", "actor/grad_norm") else v / tokens for k, v in sums.items()}
+        tokens = sums.pop("tokens")
+        # Loss and grad norm average over optimizer updates, the rest over this rank's tokens (none
+        # on a rank that kept no group: it reports no token average).
+        per_update = ("actor/loss", "actor/grad_norm")
+        out = {k: v / (updates if k in per_update else tokens) for k, v in sums.items() if k in per_update or tokens}
         out["actor/lr"] = self.train_engine.lr
         out["actor/updates"] = float(updates)
         if on_policy_logprobs is not None:
@@ -519,13 +510,12 @@ class GRPOTrainer:
         return out
 
     def save(self) -> None:
-        with self.timers("checkpoint"):
-            self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
-                                         {"sampler": self.sampler.state_dict(), "carried": self.carried,
-                                          "entropy_control": self.entropy_control.state_dict(),
-                                          "pass_rates": self.pass_rates.state_dict()}, self.extra_engines)
+        self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer,
+                                     {"sampler": self.sampler.state_dict(), "carried": self.carried,
+                                      "entropy_control": self.entropy_control.state_dict(),
+                                      "pass_rates": self.pass_rates.state_dict()}, self.extra_engines)
 
-    def _resume(self) -> dict[str, Any] | None:
+    def resume(self) -> dict[str, Any] | None:
         """Continue from the checkpoint ``cfg.resume`` names; its trainer state, or None."""
         state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl", self.extra_engines)
         if state is not None:
@@ -574,19 +564,11 @@ def probe(cfg: GRPOConfig, num_prompts: int) -> list[str]:
         try:
             stats = trainer.probe(num_prompts)
         finally:
-            close = getattr(trainer.reward_fn, "close", None)
-            if close is not None:
-                close()
+            trainer.close()
     what = (f"probe: {num_prompts} prompts x {cfg.rollout.n} samples of {cfg.data.train} "
             f"(temperature {cfg.rollout.temperature}, max_new_tokens {cfg.rollout.max_new_tokens})")
     rate = f"expected signal rate: {100 * stats.signal_frac:.0f}% of groups ({stats.groups_with_signal} of {stats.groups})"
     return [what, rate, *diagnose(stats, cfg.rollout.max_new_tokens, cfg.rollout.n)]
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _load_policy(cfg: GRPOConfig, init_from: str | Path | None = None):
@@ -637,15 +619,11 @@ def _micro_batches_per_update(cfg: GRPOConfig, prompts_per_rank: int) -> int:
 
 
 def _build_train_engine(model, cfg: GRPOConfig, prompts_per_rank: int):
-    """The optimizer step's engine (torch or DeepSpeed ZeRO) with AdamW and the LR schedule."""
+    """The policy's optimizer engine (torch or DeepSpeed ZeRO) with AdamW and the LR schedule."""
     t = cfg.train
-    return build_train_engine(
-        model, cfg.distributed,
-        optimizer_fn=lambda params: torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay),
-        scheduler_fn=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_factor(t.steps * t.ppo_epochs * t.mini_batches, t.warmup_steps, t.lr_schedule)),
-        micro_batch_size=t.micro_batch_size, grad_accum_steps=_micro_batches_per_update(cfg, prompts_per_rank),
-        max_grad_norm=t.max_grad_norm, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay, dtype=cfg.model.dtype)
+    return adamw_engine(model, cfg.distributed, t, total_updates=t.steps * t.ppo_epochs * t.mini_batches,
+                        micro_batch_size=t.micro_batch_size, grad_accum_steps=_micro_batches_per_update(cfg, prompts_per_rank),
+                        dtype=cfg.model.dtype)
 
 
 def train(cfg: GRPOConfig) -> Path:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from rl_reason.config import ConfigError, cfg_field
 from rl_reason.distributed.config import DistributedConfig
+from rl_reason.verifiers.math_verifier import VERIFY_TIMEOUT_S
 
 
 @dataclass
@@ -97,7 +98,7 @@ class RewardConfig:
     code_weight: float = cfg_field(1.0, "weight of the code verifier score (examples with 'tests')")
     format_weight: float = cfg_field(0.0, "weight of the format check score (0 = off)")
     format_pattern: Literal["boxed", "think_answer"] = cfg_field("boxed", "format the format reward checks")
-    verifier_timeout: float = cfg_field(5.0, "seconds per answer before the math/code verifier reports 'timeout'")
+    verifier_timeout: float = cfg_field(VERIFY_TIMEOUT_S, "seconds per answer before the math/code verifier reports 'timeout'")
     verifier_workers: int = cfg_field(2, "math verifier worker processes")
     answer_format: Literal["full", "strict"] = cfg_field(
         "full", "math answers read by the full extraction chain, or 'strict': committed answers only (box, answer phrase)"
@@ -107,9 +108,9 @@ class RewardConfig:
 
 
 @dataclass
-class AlgorithmConfig:
-    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
-    scale_by_std: bool = cfg_field(True, "grpo only: divide group-centred rewards by the group std")
+class PolicyUpdateConfig:
+    """The actor update's knobs, which GRPO and PPO share (PPO's advantages are always GAE)."""
+
     policy_loss: Literal["ppo_clip", "gspo", "gmpo", "clip_cov", "kl_cov", "reinforce"] = cfg_field(
         "ppo_clip", "policy loss (rl_reason.algorithms.POLICY_LOSSES); gmpo = geometric mean of token ratios, "
                     "clipped in log space (pair it with seq-mean-token-mean); clip_cov / kl_cov = PPO with the "
@@ -126,6 +127,12 @@ class AlgorithmConfig:
     kl_kind: Literal["k1", "k2", "k3"] = cfg_field("k3", "KL estimator (Schulman's k1/k2/k3)")
     entropy_coef: float = cfg_field(0.0, "entropy bonus weight (0 = off); with entropy.target > 0, its starting value")
     tis_cap: float = cfg_field(0.0, "truncated importance sampling: weight token losses by min(p_trainer/p_rollout, cap); 0 = off")
+
+
+@dataclass
+class AlgorithmConfig(PolicyUpdateConfig):
+    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"] = cfg_field("grpo", "advantage estimator (rl_reason.algorithms.ADVANTAGES)")
+    scale_by_std: bool = cfg_field(True, "grpo, reinforce_pp, reinforce_pp_baseline: divide by the group std (grpo) or whiten over the batch's loss tokens")
 
 
 @dataclass
@@ -329,12 +336,29 @@ class CheckpointConfig:
 
 
 @dataclass
-class GRPOConfig:
+class RunConfig:
+    """What every trainer's config holds: which trainer, the run folder, resume, seed, model,
+    metric sinks, checkpoints and the data-parallel engine."""
+
+    trainer: str = cfg_field("", "which trainer runs this config")
+    output_dir: str = cfg_field("runs/run", "run folder: metrics.jsonl, checkpoints/, tensorboard/")
+    resume: str = cfg_field("auto", "'auto' (continue from the newest checkpoint in output_dir), 'never', or a checkpoint folder")
+    seed: int = cfg_field(0, "seed of data order, sampling and initialisation")
+    model: ModelConfig = cfg_field(ModelConfig, "the trained model and length limits")
+    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
+    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
+    distributed: DistributedConfig = cfg_field(
+        DistributedConfig, "data-parallel engine: torch/DDP or DeepSpeed ZeRO (scripts/ launch it)")
+
+    def __post_init__(self):
+        if not self.resume:
+            raise ConfigError("resume must be 'auto', 'never' or a checkpoint folder")
+
+
+@dataclass
+class GRPOConfig(RunConfig):
     trainer: Literal["grpo"] = cfg_field("grpo", "which trainer runs this config")
     output_dir: str = cfg_field("runs/grpo", "run folder: metrics.jsonl, checkpoints/, tensorboard/, plots")
-    resume: str = cfg_field("auto", "'auto' (continue from the newest checkpoint in output_dir), 'never', or a checkpoint folder")
-    seed: int = cfg_field(0, "seed of prompt order, sampling and initialisation")
-    model: ModelConfig = cfg_field(ModelConfig, "policy model")
     data: DataConfig = cfg_field(DataConfig, "prompts")
     rollout: RolloutConfig = cfg_field(RolloutConfig, "generation")
     reward: RewardConfig = cfg_field(RewardConfig, "verifier rewards")
@@ -347,12 +371,10 @@ class GRPOConfig:
     distill: DistillConfig = cfg_field(DistillConfig, "on-policy distillation from a teacher (per-token reverse-KL advantage)")
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
-    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
     signal: SignalConfig = cfg_field(SignalConfig, "learning-signal check (groups whose rewards differ)")
-    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
-    distributed: DistributedConfig = cfg_field(DistributedConfig, "data-parallel engine: torch/DDP or DeepSpeed ZeRO (scripts/ launch it)")
 
     def __post_init__(self):
+        super().__post_init__()
         seqs = self.sequences_per_step
         if seqs % self.train.mini_batches:
             raise ConfigError(
@@ -374,8 +396,6 @@ class GRPOConfig:
             )
         if self.eval.every and not self.data.eval:
             raise ConfigError("eval.every > 0 needs data.eval (held-out prompts)")
-        if not self.resume:
-            raise ConfigError("resume must be 'auto', 'never' or a checkpoint folder")
 
     @property
     def sequences_per_step(self) -> int:

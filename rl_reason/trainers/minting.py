@@ -146,7 +146,7 @@ def start_policy_run(cfg):
     """Seed, create the run folder, load the policy, and log its held-out task accuracy before
     any training (once: a resumed run keeps its first measurement)."""
     from rl_reason.models import load_model
-    from rl_reason.trainers.offline import seed_everything
+    from rl_reason.trainers.common.seeding import seed_everything
 
     seed_everything(cfg.seed)
     run_dir = Path(cfg.output_dir)

@@ -1,4 +1,5 @@
-"""The loop shared by the offline trainers (reward model, DPO family, SFT).
+"""The offline trainers' phases (reward model, DPO family, SFT) in the shared step loop
+(``trainers.common.loop``).
 
 Each step draws ``train.batch_size`` rows with the resumable ``PromptSampler``, accumulates
 the subclass's loss over micro-batches, and takes one optimizer step, all through the
@@ -11,29 +12,19 @@ one-process update over the whole batch.
 
 from __future__ import annotations
 
-import random
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from rl_reason.distributed import setup as dist
-from rl_reason.distributed.engine import build_train_engine
 from rl_reason.trainers.common.checkpoint import CheckpointManager, shared_atomic_dir
-from rl_reason.trainers.common.metrics import open_run_logs
+from rl_reason.trainers.common.engine import adamw_engine
+from rl_reason.trainers.common.loop import LoopSchedule, run_loop
 from rl_reason.trainers.common.sampler import PromptSampler
-from rl_reason.trainers.common.schedule import lr_factor
 from rl_reason.trainers.common.timers import PhaseTimers
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class OfflineTrainer:
@@ -55,15 +46,10 @@ class OfflineTrainer:
         if t.batch_size % (self.dist.world_size * t.micro_batch_size):
             raise ValueError(f"train.batch_size={t.batch_size} must split into {self.dist.world_size} ranks x whole "
                              f"micro-batches of train.micro_batch_size={t.micro_batch_size}")
-        self.train_engine = build_train_engine(
-            self.model, cfg.distributed,
-            optimizer_fn=lambda params: torch.optim.AdamW([p for p in params if p.requires_grad], lr=t.lr,
-                                                          betas=tuple(t.betas), weight_decay=t.weight_decay),
-            scheduler_fn=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
-                optimizer, lr_factor(t.steps, t.warmup_steps, t.lr_schedule)),
-            micro_batch_size=t.micro_batch_size, grad_accum_steps=t.batch_size // self.dist.world_size // t.micro_batch_size,
-            max_grad_norm=t.max_grad_norm, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,
-            dtype=cfg.model.dtype)
+        self.train_engine = adamw_engine(self.model, cfg.distributed, t, total_updates=t.steps,
+                                         micro_batch_size=t.micro_batch_size,
+                                         grad_accum_steps=t.batch_size // self.dist.world_size // t.micro_batch_size,
+                                         dtype=cfg.model.dtype)
         self.sampler = PromptSampler(len(self.train_rows), cfg.seed)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", cfg.checkpoint.keep_last)
         self.timers = PhaseTimers()
@@ -85,40 +71,26 @@ class OfflineTrainer:
             yield self.eval_rows[i : i + mb]
 
     # ------------------------------------------------------------ loop
-    def train(self, steps: int | None = None, metrics_offset: int = 0) -> Path:
+    def train(self, steps: int | None = None) -> Path:
+        """Train to ``train.steps`` (or stop after ``steps``, as an interrupted run would)."""
         cfg = self.cfg
         steps = cfg.train.steps if steps is None else steps
-        self._resume()
-        main = dist.is_main()
-        self.metrics = open_run_logs(self.run_dir, cfg, main)
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, initial=self.step, desc=self.name, unit="step", disable=not (cfg.log.progress and main))
-        try:
-            if self.step == 0 and cfg.eval_every:
-                self.metrics.log(0, self.evaluate())
-            while self.step < steps:
-                self.step += 1
-                start = time.perf_counter()
-                self.model.train()
-                with self.timers("update"):
-                    stats = self.update([self.train_rows[i] for i in self.sampler.take(cfg.train.batch_size)])
-                self.model.eval()
-                if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == steps):
-                    with self.timers("eval"):
-                        stats.update(self.evaluate())
-                stats.update(self.timers.pop())
-                stats["time/step"] = time.perf_counter() - start
-                stats = dist.mean_metrics(stats)
-                self.metrics.log(self.step, stats)
-                if self.step == steps or (cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0):
-                    self.save()
-                bar.set_postfix(loss=f"{stats['train/loss']:.4f}")
-                bar.update(1)
-        finally:
-            bar.close()
-            self.metrics.close()
+        run_loop(self, self.run_dir, cfg, LoopSchedule(self.name, steps, cfg.eval_every, cfg.checkpoint.every,
+                                                       postfix={"loss": "train/loss"}), cfg.log.progress)
         return self.run_dir
+
+    def train_step(self) -> dict[str, float]:
+        self.model.train()
+        with self.timers("update"):
+            stats = self.update([self.train_rows[i] for i in self.sampler.take(self.cfg.train.batch_size)])
+        self.model.eval()
+        return stats
+
+    def after_step(self, stats: dict[str, float]) -> dict[str, float]:
+        return {}
+
+    def close(self) -> None:
+        pass
 
     def update(self, rows: list[dict[str, Any]]) -> dict[str, float]:
         """One optimizer step on ``rows`` (the whole step's batch, equal on every rank)."""
@@ -141,8 +113,7 @@ class OfflineTrainer:
 
     # ------------------------------------------------------------ checkpoints
     def save(self) -> None:
-        with self.timers("checkpoint"):
-            self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer, {"sampler": self.sampler.state_dict()})
+        self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer, {"sampler": self.sampler.state_dict()})
 
     def save_final(self, folder: str = "final") -> Path:
         """The trained model as a plain HF folder (what `rl-reason score`, PPO and eval load)."""
@@ -151,7 +122,7 @@ class OfflineTrainer:
             self.train_engine.export_model(tmp, self.tokenizer)
         return target
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
         state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl")
         if state is not None:
             self.step = int(state["step"])

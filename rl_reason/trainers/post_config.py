@@ -1,8 +1,8 @@
 """Typed configs of the post-training trainers: reward model, DPO family, KTO, SFT, PPO (torch-free).
 
 The offline trainers (RM, DPO, SFT) share the model, optimisation, logging and checkpoint
-sections; PPO is the GRPO config plus a critic, a reward model and GAE settings, since it runs
-on the GRPO trainer's rollout, reward, checkpoint and metrics code.
+sections; PPO is the GRPO config, less the advantage estimator, plus a critic, a reward model
+and GAE settings, since its actor part is the GRPO trainer (rollout, reward, update, checkpoints).
 """
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rl_reason.config import ConfigError, cfg_field
-from rl_reason.distributed.config import DistributedConfig
-from rl_reason.trainers.grpo_config import AdamWConfig, CheckpointConfig, GRPOConfig, LogConfig, ModelConfig
+from rl_reason.trainers.grpo_config import (
+    AdamWConfig,
+    GRPOConfig,
+    ModelConfig,
+    PolicyUpdateConfig,
+    RunConfig,
+)
 
 
 @dataclass
@@ -87,22 +92,24 @@ class RMLossConfig:
 
 
 @dataclass
-class RewardModelConfig:
+class OfflineRunConfig(RunConfig):
+    """The offline trainers' (RM, DPO, SFT) shared sections: optimisation and the eval cadence."""
+
+    train: OptimConfig = cfg_field(OptimConfig, "optimisation")
+    eval_every: int = cfg_field(20, "held-out metrics every N steps, before step 1 and at the end (0 = off)")
+
+
+@dataclass
+class RewardModelConfig(OfflineRunConfig):
     trainer: Literal["reward_model"] = cfg_field("reward_model", "which trainer runs this config")
     output_dir: str = cfg_field("runs/rm", "run folder: metrics.jsonl, checkpoints/, final/ (the HF reward model)")
-    resume: str = cfg_field("auto", "'auto', 'never' or a checkpoint folder")
-    seed: int = cfg_field(0, "seed of pair order and head initialisation")
     model: ModelConfig = cfg_field(ModelConfig, "backbone (a causal LM gets a fresh scalar head) and length limits")
     data: PairDataConfig = cfg_field(PairDataConfig, "preference pairs")
     pairs: MintPairsConfig = cfg_field(MintPairsConfig, "mint data.train from the backbone's own verified samples first")
     loss: RMLossConfig = cfg_field(RMLossConfig, "Bradley-Terry loss")
-    train: OptimConfig = cfg_field(OptimConfig, "optimisation")
-    eval_every: int = cfg_field(20, "held-out pairwise accuracy every N steps, before step 1 and at the end (0 = off)")
-    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
-    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
-    distributed: DistributedConfig = cfg_field(DistributedConfig, "optimizer engine: torch AdamW or DeepSpeed ZeRO (as in GRPO)")
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.data.train and not self.pairs.data:
             raise ConfigError("data.train (a pairs file or hub id) or pairs.data (prompts to mint pairs from) is required")
 
@@ -181,24 +188,18 @@ class DPOLossConfig:
 
 
 @dataclass
-class DPOConfig:
+class DPOConfig(OfflineRunConfig):
     trainer: Literal["dpo"] = cfg_field("dpo", "which trainer runs this config")
     output_dir: str = cfg_field("runs/dpo", "run folder: metrics.jsonl, checkpoints/, pairs_iter*/, final/")
-    resume: str = cfg_field("auto", "'auto', 'never' or a checkpoint folder")
-    seed: int = cfg_field(0, "seed of pair order and sampling")
     model: ModelConfig = cfg_field(ModelConfig, "policy (the reference is a frozen copy of it) and length limits")
     data: PairDataConfig = cfg_field(PairDataConfig, "preference pairs (ignored for training when pairs.data is set)")
     pairs: MintPairsConfig = cfg_field(MintPairsConfig, "verifier-filtered pairs from the policy's own samples, minted each iteration")
     iterations: int = cfg_field(1, "with pairs.data: sample -> pairs -> DPO rounds, each sampling with the newest policy")
     loss: DPOLossConfig = cfg_field(DPOLossConfig, "preference loss")
-    train: OptimConfig = cfg_field(OptimConfig, "optimisation (train.steps per iteration)")
-    eval_every: int = cfg_field(20, "held-out pair metrics every N steps, before step 1 and at the end (0 = off)")
     task_eval: TaskEvalConfig = cfg_field(TaskEvalConfig, "held-out task accuracy before training and after each iteration")
-    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
-    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
-    distributed: DistributedConfig = cfg_field(DistributedConfig, "optimizer engine: torch AdamW or DeepSpeed ZeRO (as in GRPO)")
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.data.train and not self.pairs.data:
             raise ConfigError("data.train (a data file or hub id) or pairs.data (prompts to sample and grade) is required")
         if self.iterations < 1 or (self.iterations > 1 and not self.pairs.data):
@@ -244,23 +245,16 @@ class SFTDataConfig:
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(OfflineRunConfig):
     trainer: Literal["sft"] = cfg_field("sft", "which trainer runs this config")
     output_dir: str = cfg_field("runs/sft", "run folder: metrics.jsonl, checkpoints/, final/")
-    resume: str = cfg_field("auto", "'auto', 'never' or a checkpoint folder")
-    seed: int = cfg_field(0, "seed of example order")
-    model: ModelConfig = cfg_field(ModelConfig, "model and length limits")
     data: SFTDataConfig = cfg_field(SFTDataConfig, "chat data; the loss covers assistant tokens only")
     rejection_sampling: MintPairsConfig = cfg_field(
         MintPairsConfig, "rejection-sampling fine-tuning: sample pairs.n answers per prompt, keep the verified-correct ones as data")
-    train: OptimConfig = cfg_field(OptimConfig, "optimisation")
-    eval_every: int = cfg_field(20, "held-out loss every N steps (0 = off)")
     task_eval: TaskEvalConfig = cfg_field(TaskEvalConfig, "held-out task accuracy before and after training")
-    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
-    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
-    distributed: DistributedConfig = cfg_field(DistributedConfig, "optimizer engine: torch AdamW or DeepSpeed ZeRO (as in GRPO)")
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.data.train and not self.rejection_sampling.data:
             raise ConfigError("data.train or rejection_sampling.data is required")
 
@@ -289,8 +283,12 @@ class GAEConfig:
 
 @dataclass
 class PPOConfig(GRPOConfig):
+    """GRPO's sections (PPO rolls out, rewards, samples and updates the actor with GRPO's code)
+    except the advantage estimator: PPO's advantages are always GAE over the critic."""
+
     trainer: Literal["ppo"] = cfg_field("ppo", "which trainer runs this config")
     output_dir: str = cfg_field("runs/ppo", "run folder: metrics.jsonl, checkpoints/, tensorboard/")
+    algorithm: PolicyUpdateConfig = cfg_field(PolicyUpdateConfig, "policy loss and KL (advantages: gae.*)")
     critic: PPOCriticConfig = cfg_field(PPOCriticConfig, "value model")
     reward_model: PPORewardModelConfig = cfg_field(PPORewardModelConfig, "learned reward model and its mix with the verifiers")
     gae: GAEConfig = cfg_field(GAEConfig, "GAE and the KL penalty's placement")

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from rl_reason.trainers.common.encoding import as_text, encode
-from rl_reason.trainers.offline import OfflineTrainer, seed_everything
+from rl_reason.trainers.common.seeding import seed_everything
+from rl_reason.trainers.offline import OfflineTrainer
 from rl_reason.trainers.pair_data import PAIR_KEYS, load_rows, split_rows
 from rl_reason.trainers.post_config import RewardModelConfig
 

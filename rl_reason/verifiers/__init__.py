@@ -12,11 +12,11 @@ math-verify and sympy load only inside worker processes, so this import stays ch
 """
 
 from rl_reason.verifiers.format import FORMAT_PATTERNS, FormatResult, check_format, format_reward
-from rl_reason.verifiers.math_verifier import STATUSES, MathResult, MathVerifier, verify_math
+from rl_reason.verifiers.math_verifier import STATUSES, VERIFY_TIMEOUT_S, MathResult, MathVerifier, verify_math
 from rl_reason.verifiers.rewards import compute_score, math_accuracy_reward
 
 __all__ = [
-    "STATUSES", "MathResult", "MathVerifier", "verify_math",
+    "STATUSES", "VERIFY_TIMEOUT_S", "MathResult", "MathVerifier", "verify_math",
     "FORMAT_PATTERNS", "FormatResult", "check_format", "format_reward",
     "math_accuracy_reward", "compute_score",
     "verify_code", "CodeResult",

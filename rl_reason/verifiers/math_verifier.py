@@ -24,6 +24,10 @@ from rl_reason.verifiers.pool import WorkerDied, WorkerPool, WorkerTimeout
 
 Status = Literal["correct", "wrong", "no_answer", "invalid_gold", "timeout", "error"]
 STATUSES: tuple[str, ...] = ("correct", "wrong", "no_answer", "invalid_gold", "timeout", "error")
+# Seconds one answer may take to verify before it counts as "timeout": every grader (the
+# trainers' reward, eval, `rl-reason verify`) defaults to the same bound, so a reward and an
+# eval grade of one answer cannot differ by their time limit.
+VERIFY_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class MathVerifier:
     def __init__(
         self,
         workers: int = 4,
-        timeout: float = 5.0,
+        timeout: float = VERIFY_TIMEOUT_S,
         rel_tol: float | None = None,
         cache_size: int = 8192,
         answer_format: AnswerFormat = "full",
@@ -277,7 +281,7 @@ os.register_at_fork(after_in_child=_forget_default_in_child)
 
 
 def verify_math(
-    response: str, gold: str, timeout: float = 5.0, rel_tol: float | None = None, answer_format: AnswerFormat = "full"
+    response: str, gold: str, timeout: float = VERIFY_TIMEOUT_S, rel_tol: float | None = None, answer_format: AnswerFormat = "full"
 ) -> MathResult:
     """Grade ``response`` against ``gold``; see ``MathResult``. Safe from any thread, asyncio
     (``asyncio.to_thread``), process pools and DataLoader workers; the symbolic comparison is

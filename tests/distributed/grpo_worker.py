@@ -1,7 +1,7 @@
 """One GRPO update through the real trainer code, run by test_grpo_data_parallel.py under
 ``python`` (one process), ``torchrun`` (DDP) or ``deepspeed`` (ZeRO), writing results to OUT.
 
-usage: grpo_worker.py OUT ENGINE PHASE   (PHASE: update | save | resume | zero3_generate)
+usage: grpo_worker.py OUT ENGINE PHASE   (PHASE: update | empty_rank | critic | save | resume | zero3_generate)
 The trainer's __init__ would also load datasets, verifiers and a rollout engine, which this
 test does not exercise; the worker sets the attributes the update and checkpoint paths use.
 """
@@ -27,6 +27,8 @@ LENGTHS = [5, 1, 3, 0, 4, 2]
 # groups 0-1, rank 1 only group 2. Unequal shares exercise the global normalisers and the
 # weight-0 padding micro-batches.
 RANK_GROUPS = {1: [range(GROUPS)], 2: [range(0, 2), range(2, 3)]}
+# Dynamic sampling dropped every group rank 1 drew: it must still join each collective.
+EMPTY_RANK_GROUPS = {1: [range(0, 2)], 2: [range(0, 2), range(0)]}
 
 
 def global_batch(step: int) -> Batch:
@@ -40,19 +42,20 @@ def global_batch(step: int) -> Batch:
     return Batch(input_ids, attention, mask, None, scores, torch.arange(rows) // N)
 
 
-def local_batch(batch: Batch, world: int, rank: int) -> Batch:
-    groups = RANK_GROUPS[world][rank]
-    idx = torch.tensor([gi * N + i for gi in groups for i in range(N)])
+def local_batch(batch: Batch, world: int, rank: int, shares=RANK_GROUPS) -> Batch:
+    groups = shares[world][rank]
+    idx = torch.tensor([gi * N + i for gi in groups for i in range(N)], dtype=torch.long)
     return Batch(batch.input_ids[idx], batch.attention_mask[idx], batch.response_mask[idx], None, batch.scores[idx],
                  batch.group_ids[idx])
 
 
-def make_trainer(engine: str, mode: str, deepspeed_config: str = "recipes/deepspeed/zero2.json") -> GRPOTrainer:
-    cfg = load_config(GRPOConfig, None, [
+def make_trainer(engine: str, mode: str, deepspeed_config: str = "recipes/deepspeed/zero2.json",
+                 config_class=GRPOConfig, extra=()) -> GRPOTrainer:
+    cfg = load_config(config_class, None, [
         f"algorithm.loss_agg_mode={mode}", f"rollout.n={N}", f"rollout.max_new_tokens={RESPONSE}",
         "train.prompts_per_step=4", "train.micro_batch_size=2", "train.ppo_epochs=2", "train.lr=0.001",
         "train.max_grad_norm=0.5", f"distributed.engine={engine}", f"distributed.deepspeed_config={deepspeed_config}",
-        "distributed.timeout_s=120"])
+        "distributed.timeout_s=120", *extra])
     trainer = GRPOTrainer.__new__(GRPOTrainer)
     trainer.cfg, trainer.step, trainer.ref_model = cfg, 1, None
     trainer.dist = dist.init_distributed(cfg.distributed.backend, cfg.distributed.timeout_s, "cpu")
@@ -64,9 +67,11 @@ def make_trainer(engine: str, mode: str, deepspeed_config: str = "recipes/deepsp
     return trainer
 
 
-def update(trainer: GRPOTrainer, step: int) -> dict[str, float]:
+def update(trainer: GRPOTrainer, step: int, shares=RANK_GROUPS) -> dict[str, float]:
     trainer.step = step
-    batch = local_batch(global_batch(step), trainer.dist.world_size, trainer.dist.rank)
+    batch = local_batch(global_batch(step), trainer.dist.world_size, trainer.dist.rank, shares)
+    if not batch.input_ids.shape[0]:
+        batch = trainer.build_batch([])  # what a rank whose groups were all dropped trains on
     old, ref = trainer.reference_logprobs(batch)
     return dist.mean_metrics(trainer.update_policy(batch, old, ref, trainer.advantages(batch)))
 
@@ -77,6 +82,25 @@ def snapshot(trainer: GRPOTrainer, stats: dict[str, float]) -> dict:
     with trainer.train_engine.full_weights():  # ZeRO-3 holds only a shard of each parameter
         params = {n: p.detach().clone() for n, p in module.named_parameters()}
     return {"stats": stats, "params": params, "grads": grads}
+
+
+def critic_update(engine: str) -> dict:
+    """PPO's critic on the unequal shares of RANK_GROUPS: values (lockstep no-grad forwards),
+    then two value updates against seeded returns."""
+    from rl_reason.trainers.post_config import PPOConfig
+    from rl_reason.trainers.ppo import Critic
+
+    actor = make_trainer(engine, "token-mean", config_class=PPOConfig,
+                         extra=["critic.init=actor", "critic.lr=0.01", "reward_model.verifier_weight=1.0"])
+    critic = Critic(actor.cfg, actor)
+    full = global_batch(1)
+    returns = torch.rand(full.response_mask.shape, generator=torch.Generator().manual_seed(3)) * full.response_mask
+    batch = local_batch(full, actor.dist.world_size, actor.dist.rank)
+    groups = RANK_GROUPS[actor.dist.world_size][actor.dist.rank]
+    rows = torch.tensor([gi * N + i for gi in groups for i in range(N)], dtype=torch.long)
+    values = actor.lockstep_forward(lambda ix: critic.values_of(batch, ix), batch)
+    stats = dist.mean_metrics(critic.update(batch, values, returns[rows], step=1))
+    return {"stats": stats, "params": {n: p.detach().clone() for n, p in critic.module.named_parameters()}}
 
 
 def zero3_generate(out: Path) -> dict:
@@ -101,6 +125,7 @@ def zero3_generate(out: Path) -> dict:
 
 
 def main(out: Path, engine: str, phase: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     results = {}
     if phase == "zero3_generate":
         results = zero3_generate(out)
@@ -108,6 +133,12 @@ def main(out: Path, engine: str, phase: str) -> None:
         for mode in AGGREGATION_MODES:
             trainer = make_trainer(engine, mode)
             results[mode] = snapshot(trainer, update(trainer, 1))
+    elif phase == "critic":
+        results = critic_update(engine)
+    elif phase == "empty_rank":
+        trainer = make_trainer(engine, "seq-mean-token-mean")
+        results["step1"] = snapshot(trainer, update(trainer, 1, EMPTY_RANK_GROUPS))
+        results["step2"] = snapshot(trainer, update(trainer, 2, EMPTY_RANK_GROUPS))
     else:
         trainer = make_trainer(engine, "token-mean")
         checkpoints = CheckpointManager(out / "checkpoints")

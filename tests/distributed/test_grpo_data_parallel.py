@@ -36,11 +36,20 @@ def _result(out: Path, phase: str, engine: str, world: int, rank: int) -> dict:
     return torch.load(out / f"{phase}_{engine}_world{world}_rank{rank}.pt", weights_only=False)
 
 
+def _one_process(tmp_path_factory, phase: str) -> dict:
+    out = tmp_path_factory.mktemp(phase)
+    _launch("python", out, "torch", phase)
+    return _result(out, phase, "torch", 1, 0)
+
+
+def _assert_same_params(got: dict, ref: dict, what: str) -> None:
+    for name, param in ref.items():
+        torch.testing.assert_close(got[name], param, rtol=1e-4, atol=2e-5, msg=f"{what} {name}")
+
+
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory):
-    out = tmp_path_factory.mktemp("one")
-    _launch("python", out, "torch", "update")
-    return _result(out, "update", "torch", 1, 0)
+    return _one_process(tmp_path_factory, "update")
 
 
 @pytest.mark.parametrize(("launcher", "engine"), [("torchrun", "torch"), ("deepspeed", "deepspeed")])
@@ -54,8 +63,7 @@ def test_two_ranks_match_one_process_in_every_aggregation_mode(one_process, tmp_
             # quantities; token-weighted metrics (entropy) are per-rank means averaged over ranks.
             for key in ("actor/loss", "actor/grad_norm"):
                 assert run["stats"][key] == pytest.approx(ref["stats"][key], rel=1e-5), (mode, key)
-            for name, param in ref["params"].items():
-                torch.testing.assert_close(run["params"][name], param, rtol=1e-4, atol=2e-5, msg=f"{mode} {name}")
+            _assert_same_params(run["params"], ref["params"], mode)
             if engine == "torch":  # ZeRO keeps its gradients partitioned inside the optimizer
                 assert run["grads"].keys() == ref["grads"].keys()
                 for name, grad in ref["grads"].items():
@@ -63,6 +71,44 @@ def test_two_ranks_match_one_process_in_every_aggregation_mode(one_process, tmp_
     # A different aggregation mode gives different parameters: the comparison can fail.
     modes = [one_process[m]["params"] for m in AGGREGATION_MODES]
     assert any(not torch.equal(modes[0][n], modes[1][n]) for n in modes[0])
+
+
+@pytest.fixture(scope="module")
+def one_process_empty_rank(tmp_path_factory):
+    return _one_process(tmp_path_factory, "empty_rank")
+
+
+@pytest.mark.parametrize(("launcher", "engine"), [("torchrun", "torch"), ("deepspeed", "deepspeed")])
+def test_a_rank_left_without_groups_keeps_step_and_matches_one_process(one_process_empty_rank, tmp_path, launcher,
+                                                                       engine):
+    """Dynamic sampling dropped all of rank 1's groups: it still joins every collective (the
+    launch would time out otherwise) and the two updates equal one process's on rank 0's rows."""
+    _launch(launcher, tmp_path, engine, "empty_rank")
+    one = one_process_empty_rank
+    for rank in (0, 1):
+        got = _result(tmp_path, "empty_rank", engine, 2, rank)
+        for step in ("step1", "step2"):
+            ref, run = one[step], got[step]
+            for key in ("actor/loss", "actor/grad_norm"):
+                assert run["stats"][key] == pytest.approx(ref["stats"][key], rel=1e-5), (step, key)
+            # rank 1 has no tokens to average: rank 0's entropy is the mean over the ranks reporting it
+            assert run["stats"]["actor/entropy"] == pytest.approx(ref["stats"]["actor/entropy"], rel=1e-5)
+            _assert_same_params(run["params"], ref["params"], step)
+    step1, step2 = one["step1"]["params"], one["step2"]["params"]
+    assert any(not torch.equal(step1[n], p) for n, p in step2.items())  # the comparison can fail
+
+
+def test_two_rank_ppo_critic_update_matches_one_process(tmp_path_factory, tmp_path):
+    """The value loss is a token mean over all ranks' tokens (9 on rank 0, 6 on rank 1 here):
+    normalised per rank instead, the averaged gradient would weight rank 1's tokens more."""
+    _launch("torchrun", tmp_path, "torch", "critic")
+    one = _one_process(tmp_path_factory, "critic")
+    assert one["stats"]["critic/grad_norm"] > 0
+    for rank in (0, 1):
+        got = _result(tmp_path, "critic", "torch", 2, rank)
+        for key in ("critic/value_loss", "critic/grad_norm"):
+            assert got["stats"][key] == pytest.approx(one["stats"][key], rel=1e-5), key
+        _assert_same_params(got["params"], one["params"], "critic")
 
 
 def test_two_rank_deepspeed_checkpoint_resumes_exactly(tmp_path):

@@ -288,3 +288,28 @@ def test_resume_after_kill_9_matches_uninterrupted_run(tmp_path):
         assert a[step].keys() == b[step].keys()
         for k in a[step]:
             assert b[step][k] == pytest.approx(a[step][k], rel=1e-6, abs=1e-9), (step, k)
+
+
+def test_reinforce_pp_whitens_over_loss_tokens_only():
+    """Rows of 2 and 1 response tokens (padding after them) and an overlong-filtered row: the
+    batch whitening of REINFORCE++ sees the 3 loss tokens, returns [1, 1] and [0], so mean 2/3
+    and unbiased variance 1/3; padding or the filtered row's score would shift both."""
+    from rl_reason.trainers.grpo import Batch
+
+    trainer = GRPOTrainer.__new__(GRPOTrainer)
+    trainer.cfg = load_config(GRPOConfig, None, ["algorithm.advantage=reinforce_pp"])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    ids = torch.zeros(3, 5, dtype=torch.long)
+    batch = Batch(ids, torch.ones_like(ids), mask, None, torch.tensor([1.0, 0.0, 5.0]), torch.tensor([0, 0, 1]))
+    adv = trainer.advantages(batch)
+    scale = 1 / math.sqrt(1 / 3 + trainer.cfg.dapo.std_eps)
+    expected = torch.tensor([[scale / 3, scale / 3, 0.0], [-2 * scale / 3, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    torch.testing.assert_close(adv, expected)
+
+
+def test_every_registered_advantage_estimator_but_gae_is_selectable_in_a_recipe(tmp_path):
+    from rl_reason.algorithms import ADVANTAGES
+
+    for name in ADVANTAGES.names():
+        if name != "gae":  # PPO's, over a critic
+            assert make_cfg(tmp_path, f"algorithm.advantage={name}").algorithm.advantage == name

@@ -225,11 +225,11 @@ def test_ppo_step_updates_actor_and_critic_logs_metrics_and_resumes(tmp_path):
             "checkpoint.every=1", "train.steps=2"]
     cfg = load_config(PPOConfig, None, args)
     t = PPOTrainer(cfg)
-    actor0, critic0 = _params(t.model), _params(t.critic)
-    assert t.ref_model is not None and not any(p.requires_grad for p in t.reward_fn.rm.parameters())
+    actor0, critic0 = _params(t.actor.model), _params(t.critic.module)
+    assert t.actor.ref_model is not None and not any(p.requires_grad for p in t.reward.rm.parameters())
     t.train()
-    assert any(not torch.equal(actor0[k], v) for k, v in t.model.state_dict().items())
-    assert any(not torch.equal(critic0[k], v) for k, v in t.critic.state_dict().items())
+    assert any(not torch.equal(actor0[k], v) for k, v in t.actor.model.state_dict().items())
+    assert any(not torch.equal(critic0[k], v) for k, v in t.critic.module.state_dict().items())
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     for key in ("critic/value_loss", "critic/returns_mean", "rm/score_mean", "verifier/score_mean", "actor/loss",
                 "ppo/kl_in_reward"):
@@ -237,10 +237,10 @@ def test_ppo_step_updates_actor_and_critic_logs_metrics_and_resumes(tmp_path):
     assert "critic/explained_variance" in rows[0]
 
     t2 = PPOTrainer(load_config(PPOConfig, None, [*args, "train.steps=3"]))
-    t2._resume()
+    t2.resume()
     assert t2.step == 2
-    for k, v in t.critic.state_dict().items():
-        torch.testing.assert_close(t2.critic.state_dict()[k], v)
+    for k, v in t.critic.module.state_dict().items():
+        torch.testing.assert_close(t2.critic.module.state_dict()[k], v)
 
 
 def test_score_cli_scores_pairs_with_a_saved_reward_model(tmp_path, capsys):
