@@ -411,9 +411,8 @@ class GRPOTrainer:
     def distill_advantages(self, batch: Batch) -> torch.Tensor:
         """On-policy distillation: per-token ``-coef * (log p_policy - log p_teacher)`` on the
         sampled tokens (``algorithms.distill_advantages``), both at the rollout temperature."""
-        chunks, real = self.forward_chunks(batch.input_ids.shape[0])
-        student = torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks][:real])
-        teacher = torch.cat([self.logprobs(self.teacher, batch, ix)[0] for ix in chunks[:real]])
+        student = self.lockstep_forward(lambda ix: self.logprobs(self.model, batch, ix)[0], batch)
+        teacher = self.lockstep_forward(lambda ix: self.logprobs(self.teacher, batch, ix)[0], batch, padded=False)
         mask = batch.response_mask
         gap = ((student - teacher) * mask).sum() / mask.sum().clamp(min=1)
         self.distill_metrics = {"distill/reverse_kl": float(gap)}

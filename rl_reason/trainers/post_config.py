@@ -156,19 +156,15 @@ class MCLabelConfig:
 
 
 @dataclass
-class PRMConfig:
+class PRMConfig(OfflineRunConfig):
     trainer: Literal["prm"] = cfg_field("prm", "which trainer runs this config")
     output_dir: str = cfg_field("runs/prm", "run folder: metrics.jsonl, checkpoints/, labels/, final/ (the HF process reward model)")
-    resume: str = cfg_field("auto", "'auto', 'never' or a checkpoint folder")
     seed: int = cfg_field(0, "seed of row order and of Monte-Carlo labelling")
     model: ModelConfig = cfg_field(ModelConfig, "backbone (a causal LM gets a fresh two-class token head) and length limits")
     data: StepDataConfig = cfg_field(StepDataConfig, "step-labelled solutions")
     label: MCLabelConfig = cfg_field(MCLabelConfig, "make data.train first: Monte-Carlo labels from the backbone's own rollouts")
     train: OptimConfig = cfg_field(OptimConfig, "optimisation (batch_size counts solutions)")
     eval_every: int = cfg_field(20, "held-out step accuracy every N steps, before step 1 and at the end (0 = off)")
-    log: LogConfig = cfg_field(LogConfig, "metrics sinks")
-    checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
-    distributed: DistributedConfig = cfg_field(DistributedConfig, "optimizer engine: torch AdamW or DeepSpeed ZeRO (as in GRPO)")
 
     def __post_init__(self):
         if not self.data.train and not self.label.data:

@@ -18,7 +18,8 @@ import torch
 
 from rl_reason.algorithms import IGNORE_INDEX, STEP_AGGREGATIONS, prm_loss, step_probabilities
 from rl_reason.trainers.common.encoding import encode_steps
-from rl_reason.trainers.offline import OfflineTrainer, seed_everything
+from rl_reason.trainers.common.seeding import seed_everything
+from rl_reason.trainers.offline import OfflineTrainer
 from rl_reason.trainers.pair_data import split_rows
 from rl_reason.trainers.post_config import PRMConfig
 

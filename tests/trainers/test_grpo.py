@@ -298,6 +298,7 @@ def test_reinforce_pp_whitens_over_loss_tokens_only():
 
     trainer = GRPOTrainer.__new__(GRPOTrainer)
     trainer.cfg = load_config(GRPOConfig, None, ["algorithm.advantage=reinforce_pp"])
+    trainer.teacher = None  # no distillation
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     ids = torch.zeros(3, 5, dtype=torch.long)
     batch = Batch(ids, torch.ones_like(ids), mask, None, torch.tensor([1.0, 0.0, 5.0]), torch.tensor([0, 0, 1]))
