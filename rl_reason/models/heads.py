@@ -22,7 +22,11 @@ from rl_reason.models.logprobs import position_ids_from_mask
 def scalar_model_from_lm(lm: torch.nn.Module) -> torch.nn.Module:
     """A one-output sequence-classification model whose backbone is a copy of ``lm``'s decoder
     and whose new ``score`` head is zero, so every sequence starts at reward/value 0 and the
-    result does not depend on the global RNG; ``lm`` is left untouched."""
+    result does not depend on the global RNG; ``lm`` is left untouched (a LoRA policy's adapter
+    is merged into the copied backbone)."""
+    from rl_reason.models.lora import merged_copy
+
+    lm = merged_copy(lm)
     config = lm.config.__class__.from_dict(lm.config.to_dict())
     config.num_labels = 1
     config.problem_type = "regression"
@@ -52,6 +56,9 @@ def load_scalar_model(name_or_path: str | os.PathLike, dtype: str = "float32", d
 
 
 def _token_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    from rl_reason.models.lora import unwrap
+
+    model = unwrap(model)  # a LoRA model's own layers carry its adapters (and its trained score head)
     hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask,
                               position_ids=position_ids_from_mask(attention_mask)).last_hidden_state
     return model.score(hidden).squeeze(-1).float()  # (B, T)

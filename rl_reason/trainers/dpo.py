@@ -136,6 +136,7 @@ def train(cfg: DPOConfig) -> Path:
             trainer = DPOTrainer(it_cfg, model, tokenizer, train_rows, eval_rows)
             trainer.train()
             trainer.save_final()
+            model = trainer.model  # with LoRA the adapted policy: the next iteration's reference and start
             if cfg.task_eval.data:
                 log_task(run_dir, f"iter_{it}", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
         final = run_dir / "final"

@@ -44,6 +44,7 @@ from rl_reason.algorithms import (
 from rl_reason.distributed import setup as dist
 from rl_reason.distributed.engine import build_train_engine
 from rl_reason.io import JsonlAppender
+from rl_reason.models.lora import adapter_disabled, is_lora
 from rl_reason.trainers.common.checkpoint import CheckpointManager
 from rl_reason.trainers.common.metrics import open_run_logs
 from rl_reason.trainers.common.sampler import PassRateTable
@@ -140,11 +141,12 @@ class GRPOTrainer:
         self.eval_examples, _ = self._fitting_prompts(self.eval_examples, cfg.data.eval)
         self.ref_model = None
         if cfg.algorithm.kl_coef > 0:
-            self.ref_model, _ = _load_policy(cfg)
-            self.ref_model.requires_grad_(False)
+            # With LoRA the reference is the policy with its adapter off (adapter_disabled): no copy.
+            self.ref_model = self.model if is_lora(self.model) else _load_policy(cfg)[0].requires_grad_(False)
         if cfg.rollout.engine == "vllm":  # its own copy of the weights, refreshed by load_state_from
             self.engine = get_engine("vllm", model=cfg.model.name, tokenizer=self.tokenizer, dtype=cfg.model.dtype,
-                                     gpu_memory_utilization=cfg.rollout.gpu_memory_utilization, seed=cfg.seed)
+                                     gpu_memory_utilization=cfg.rollout.gpu_memory_utilization, seed=cfg.seed,
+                                     max_lora_rank=cfg.model.lora.r)
         else:  # shares the policy module: no copy, nothing to sync
             self.engine = get_engine("hf", model=self.model, tokenizer=self.tokenizer)
         self.train_engine = _build_train_engine(self.model, cfg, self.prompts_per_rank)
@@ -372,7 +374,8 @@ class GRPOTrainer:
         chunks, real = self.forward_chunks(B)
         on_policy = self.cfg.train.ppo_epochs * self.cfg.train.mini_batches == 1
         old = None if on_policy else torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks][:real])
-        ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks[:real]]) if self.ref_model is not None else None
+        with adapter_disabled(self.ref_model):
+            ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks[:real]]) if self.ref_model is not None else None
         return old, ref
 
     def forward_chunks(self, B: int) -> tuple[list[torch.Tensor], int]:
@@ -566,13 +569,10 @@ def _seed_everything(seed: int) -> None:
 
 
 def _load_policy(cfg: GRPOConfig):
-    from rl_reason.models import disable_dropout, load_model, tiny_model
+    """The policy (with LoRA adapters when ``model.lora.r`` > 0) and its tokenizer."""
+    from rl_reason.models import apply_lora, base_policy, disable_dropout
 
-    if cfg.model.name.startswith("tiny:"):  # random-initialised test model, e.g. "tiny:llama"
-        model, tokenizer = tiny_model(arch=cfg.model.name.removeprefix("tiny:"), seed=cfg.seed)
-        model.to(device=cfg.model.device, dtype=getattr(torch, cfg.model.dtype))
-    else:
-        model, tokenizer = load_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
+    model, tokenizer = base_policy(cfg.model, cfg.seed)
     # No dropout in RL: old and new log-probs must come from the same deterministic function.
     model.eval()
     if cfg.train.gradient_checkpointing:
@@ -580,7 +580,7 @@ def _load_policy(cfg: GRPOConfig):
         disable_dropout(model)
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.train()
-    return model, tokenizer
+    return apply_lora(model, cfg.model.lora), tokenizer
 
 
 def _share_per_rank(cfg: GRPOConfig, world: int) -> int:

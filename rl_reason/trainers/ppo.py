@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from rl_reason.distributed.engine import build_train_engine
+from rl_reason.models.lora import adapter_disabled, apply_lora
 from rl_reason.trainers.grpo import Batch, GRPOTrainer, _micro_batches_per_update, step_seed
 from rl_reason.trainers.post_config import PPOConfig
 from rl_reason.trainers.rewards import Scored, VerifierReward
@@ -90,6 +91,7 @@ class PPOTrainer(GRPOTrainer):
             self.critic, _ = load_scalar_model(cfg.reward_model.path if init == "reward_model" else init,
                                                dtype=cfg.model.dtype, device=cfg.model.device)
         self.critic.eval()  # no dropout: values at rollout time and in the update are the same function
+        self.critic = apply_lora(self.critic, cfg.model.lora, task="seq_cls")
         t = cfg.train
         # AdamW's default weight decay (0.01) and no LR schedule, as the critic always had.
         self.critic_engine = build_train_engine(
@@ -112,7 +114,8 @@ class PPOTrainer(GRPOTrainer):
             return None, None
         chunks, real = self.forward_chunks(B)  # actor and critic may be ZeRO-3: every rank runs as many forwards
         old = torch.cat([self.logprobs(self.model, batch, ix)[0] for ix in chunks][:real])
-        ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks[:real]]) if self.ref_model is not None else None
+        with adapter_disabled(self.ref_model):
+            ref = torch.cat([self.logprobs(self.ref_model, batch, ix)[0] for ix in chunks[:real]]) if self.ref_model is not None else None
         self.old_values = torch.cat([token_values(self.critic, batch.input_ids[ix], batch.attention_mask[ix],
                                                   batch.response_length) for ix in chunks][:real])
         self.old_logprobs, self.kl_ref = old, ref
