@@ -28,8 +28,10 @@ def _checkpoint(run: Path, choice: str | None) -> Path:
         return steps[-1]
     path = run / "checkpoints" / f"step_{int(choice):06d}" if choice.isdigit() else Path(choice).expanduser()
     if not (path / "model").is_dir():
-        raise UserError(f"--checkpoint {choice}: {path} holds no model/ folder (available: "
-                        f"{', '.join(p.name for p in steps) or 'none'})")
+        raise UserError(
+            f"--checkpoint {choice}: {path} holds no model/ folder (available: "
+            f"{', '.join(p.name for p in steps) or 'none'})"
+        )
     return path
 
 
@@ -92,13 +94,20 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("export", help="write a run's trained model (LoRA merged or as an adapter) as a folder",
-                              description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "export",
+        help="write a run's trained model (LoRA merged or as an adapter) as a folder",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run", metavar="RUN", help="run folder of rl-reason train (holds config.yaml and checkpoints/)")
     p.add_argument("--out", required=True, help="folder to write (new or empty)")
-    p.add_argument("--merge", action="store_true",
-                   help="LoRA runs: merge the adapter into the base weights and write a plain Hugging Face model "
-                        "(default: write the adapter folder)")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="LoRA runs: merge the adapter into the base weights and write a plain Hugging Face model "
+        "(default: write the adapter folder)",
+    )
     p.add_argument("--checkpoint", help="a step number or checkpoint folder to export (default: the newest checkpoint)")
     p.add_argument("--device", default="cpu", help="torch device to load the base on for --merge (default cpu)")
     p.set_defaults(func=handle)

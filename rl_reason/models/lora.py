@@ -46,8 +46,13 @@ def apply_lora(model: torch.nn.Module, lora, task: str = "causal_lm") -> torch.n
     from peft import LoraConfig, TaskType, get_peft_model
 
     targets = "all-linear" if list(lora.target_modules) == ["all-linear"] else list(lora.target_modules)
-    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
-                        task_type=TaskType.SEQ_CLS if task == "seq_cls" else TaskType.CAUSAL_LM)
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        task_type=TaskType.SEQ_CLS if task == "seq_cls" else TaskType.CAUSAL_LM,
+    )
     if getattr(model, "is_loaded_in_4bit", False):
         from peft import prepare_model_for_kbit_training
 
@@ -80,8 +85,10 @@ def load_adapter(model: torch.nn.Module, directory: str | os.PathLike) -> None:
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     missing = sorted(trained & set(result.missing_keys))
     if missing or result.unexpected_keys:
-        raise ValueError(f"{directory}: the adapter does not fit this model (missing {missing[:3]}, "
-                         f"unexpected {list(result.unexpected_keys)[:3]})")
+        raise ValueError(
+            f"{directory}: the adapter does not fit this model (missing {missing[:3]}, "
+            f"unexpected {list(result.unexpected_keys)[:3]})"
+        )
 
 
 def merged_copy(model: torch.nn.Module) -> torch.nn.Module:

@@ -47,8 +47,14 @@ def _sequences(tok, device="cpu"):
     """A left-padded prompt + right-padded response batch (the trainers' layout)."""
     from rl_reason.models import pack_sequences
 
-    prompts = [tok("2+2=", add_special_tokens=False)["input_ids"], tok("what is 7*6?", add_special_tokens=False)["input_ids"]]
-    responses = [tok("4, the answer", add_special_tokens=False)["input_ids"], tok("42", add_special_tokens=False)["input_ids"]]
+    prompts = [
+        tok("2+2=", add_special_tokens=False)["input_ids"],
+        tok("what is 7*6?", add_special_tokens=False)["input_ids"],
+    ]
+    responses = [
+        tok("4, the answer", add_special_tokens=False)["input_ids"],
+        tok("42", add_special_tokens=False)["input_ids"],
+    ]
     return pack_sequences(prompts, responses, pad_token_id=tok.pad_token_id)
 
 
@@ -114,8 +120,9 @@ def test_a_checkpoint_of_another_adapter_is_refused(tmp_path):
 
     trainer = GRPOTrainer(make_cfg(tmp_path / "a", *LORA, "checkpoint.every=1"), reward_fn=TextHashReward())
     trainer.train()
-    other = GRPOTrainer(make_cfg(tmp_path / "b", "model.lora.r=4", "model.lora.target_modules=q_proj"),
-                        reward_fn=TextHashReward())
+    other = GRPOTrainer(
+        make_cfg(tmp_path / "b", "model.lora.r=4", "model.lora.target_modules=q_proj"), reward_fn=TextHashReward()
+    )
     with pytest.raises(ValueError, match="does not fit"):
         load_adapter(other.model, tmp_path / "a" / "checkpoints" / "step_000001" / "model")
 
@@ -155,8 +162,20 @@ def test_sft_lora_trains_adapters_and_final_is_the_merged_model(tmp_path):
 
     lm, tok = tiny_model(seed=0)
     row = {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}
-    cfg = _base(tmp_path, SFTConfig, ["data.train=x.jsonl", "data.eval_fraction=0.25", "train.steps=3", "train.batch_size=4",
-                                      "train.micro_batch_size=2", "train.lr=1e-2", "eval_every=0", *LORA])
+    cfg = _base(
+        tmp_path,
+        SFTConfig,
+        [
+            "data.train=x.jsonl",
+            "data.eval_fraction=0.25",
+            "train.steps=3",
+            "train.batch_size=4",
+            "train.micro_batch_size=2",
+            "train.lr=1e-2",
+            "eval_every=0",
+            *LORA,
+        ],
+    )
     t = SFTTrainer(cfg, lm, tok, [row] * 8)
     assert is_lora(t.model)
     before = _snapshot(t.model)
@@ -173,8 +192,19 @@ def test_dpo_lora_trains_adapters_with_the_base_as_reference(tmp_path):
     from rl_reason.trainers.pair_data import PAIR_KEYS, load_rows
 
     rows = load_rows(str(_pairs(tmp_path / "pairs.jsonl", 8)), PAIR_KEYS)
-    cfg = _base(tmp_path, DPOConfig, [f"data.train={tmp_path / 'pairs.jsonl'}", "train.steps=2", "train.batch_size=4",
-                                      "train.micro_batch_size=2", "train.lr=1e-2", "eval_every=0", *LORA])
+    cfg = _base(
+        tmp_path,
+        DPOConfig,
+        [
+            f"data.train={tmp_path / 'pairs.jsonl'}",
+            "train.steps=2",
+            "train.batch_size=4",
+            "train.micro_batch_size=2",
+            "train.lr=1e-2",
+            "eval_every=0",
+            *LORA,
+        ],
+    )
     lm, tok = tiny_model(seed=0)
     t = DPOTrainer(cfg, lm, tok, rows[:6], rows[6:])
     before = _snapshot(t.model)
@@ -195,8 +225,19 @@ def test_reward_model_lora_trains_adapters_and_head_and_final_scores_the_same(tm
 
     data = _pairs(tmp_path / "pairs.jsonl", 12)
     lm, tok = tiny_model(seed=0)
-    cfg = _base(tmp_path, RewardModelConfig, [f"data.train={data}", "train.steps=3", "train.batch_size=4",
-                                              "train.micro_batch_size=2", "train.lr=1e-2", "eval_every=0", *LORA])
+    cfg = _base(
+        tmp_path,
+        RewardModelConfig,
+        [
+            f"data.train={data}",
+            "train.steps=3",
+            "train.batch_size=4",
+            "train.micro_batch_size=2",
+            "train.lr=1e-2",
+            "eval_every=0",
+            *LORA,
+        ],
+    )
     t = RewardModelTrainer(cfg, scalar_model_from_lm(lm), tok)
     before = _snapshot(t.model)
     t.train()
@@ -204,8 +245,12 @@ def test_reward_model_lora_trains_adapters_and_head_and_final_scores_the_same(tm
     assert any("score" in k for k in _changed(before, t.model))
     final, _ = load_scalar_model(t.save_final())
     prompts, responses = ["question 1?", "question 2?"], ["yes 1", "no 2"]
-    torch.testing.assert_close(score_texts(final, tok, prompts, responses, 16, 16),
-                               score_texts(t.model, tok, prompts, responses, 16, 16), rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        score_texts(final, tok, prompts, responses, 16, 16),
+        score_texts(t.model, tok, prompts, responses, 16, 16),
+        rtol=0,
+        atol=1e-5,
+    )
 
 
 def test_ppo_lora_actor_and_critic_train_adapters_and_the_reference_is_the_base(tmp_path):
@@ -214,12 +259,29 @@ def test_ppo_lora_actor_and_critic_train_adapters_and_the_reference_is_the_base(
     lm, tok = tiny_model(seed=0)
     lm.save_pretrained(tmp_path / "policy")
     tok.save_pretrained(tmp_path / "policy")
-    args = [f"output_dir={tmp_path / 'run'}", f"model.name={tmp_path / 'policy'}", "model.max_prompt_tokens=200",
-            "model.max_seq_len=256", "data.train=arithmetic:train", "data.train_limit=16", "rollout.n=2",
-            "rollout.max_new_tokens=8", "train.prompts_per_step=2", "train.micro_batch_size=4", "train.lr=1e-2",
-            "critic.lr=1e-2", "critic.init=actor", "algorithm.kl_coef=0.1", "reward_model.verifier_weight=1.0",
-            "reward.verifier_workers=1", "log.tensorboard=false", "log.progress=false", "checkpoint.every=1",
-            "train.steps=1", *LORA]
+    args = [
+        f"output_dir={tmp_path / 'run'}",
+        f"model.name={tmp_path / 'policy'}",
+        "model.max_prompt_tokens=200",
+        "model.max_seq_len=256",
+        "data.train=arithmetic:train",
+        "data.train_limit=16",
+        "rollout.n=2",
+        "rollout.max_new_tokens=8",
+        "train.prompts_per_step=2",
+        "train.micro_batch_size=4",
+        "train.lr=1e-2",
+        "critic.lr=1e-2",
+        "critic.init=actor",
+        "algorithm.kl_coef=0.1",
+        "reward_model.verifier_weight=1.0",
+        "reward.verifier_workers=1",
+        "log.tensorboard=false",
+        "log.progress=false",
+        "checkpoint.every=1",
+        "train.steps=1",
+        *LORA,
+    ]
     t = PPOTrainer(load_config(PPOConfig, None, args))
     t.reward_fn.verifier.close()
     t.reward_fn.verifier = VaryingReward()  # a reward that varies, so the actor gets a gradient
@@ -230,7 +292,9 @@ def test_ppo_lora_actor_and_critic_train_adapters_and_the_reference_is_the_base(
     # The critic's zero-initialised head passes no gradient to the backbone on its first update.
     _assert_only_adapters_trained(critic0, t.critic, extra=("score",), changes="score")
     with adapter_disabled(t.model):
-        torch.testing.assert_close(_logprobs(t.model, _sequences(tok)), _logprobs(lm, _sequences(tok)), rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            _logprobs(t.model, _sequences(tok)), _logprobs(lm, _sequences(tok)), rtol=0, atol=1e-6
+        )
     critic_dir = tmp_path / "run" / "checkpoints" / "step_000001" / "critic" / "model"
     assert (critic_dir / "adapter_config.json").is_file()
     resumed = PPOTrainer(load_config(PPOConfig, None, [*args, "train.steps=2"]))
