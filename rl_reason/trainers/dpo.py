@@ -125,7 +125,8 @@ def train(cfg: DPOConfig) -> Path:
         for it in range(1, cfg.iterations + 1):
             it_dir = run_dir / f"iter_{it}"
             if (it_dir / "final").is_dir():  # finished before a restart: continue from it
-                model, tokenizer = load_model(it_dir / "final", dtype=cfg.model.dtype, device=cfg.model.device)
+                model, tokenizer = load_model(it_dir / "final", dtype=cfg.model.dtype, device=cfg.model.device,
+                                              load_in_4bit=cfg.model.load_in_4bit)
                 continue
             pairs = mint_pairs(model, tokenizer, cfg.pairs, it_dir / "pairs", cfg.seed + it, cfg.log.progress)
             if not pairs:
