@@ -603,7 +603,8 @@ def _build_train_engine(model, cfg: GRPOConfig, prompts_per_rank: int):
     t = cfg.train
     return build_train_engine(
         model, cfg.distributed,
-        optimizer_fn=lambda params: torch.optim.AdamW(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay),
+        optimizer_fn=lambda params: torch.optim.AdamW([p for p in params if p.requires_grad], lr=t.lr, betas=tuple(t.betas),
+                                                      weight_decay=t.weight_decay),
         scheduler_fn=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
             optimizer, lr_factor(t.steps * t.ppo_epochs * t.mini_batches, t.warmup_steps, t.lr_schedule)),
         micro_batch_size=t.micro_batch_size, grad_accum_steps=_micro_batches_per_update(cfg, prompts_per_rank),

@@ -95,7 +95,7 @@ class PPOTrainer(GRPOTrainer):
         t = cfg.train
         # AdamW's default weight decay (0.01) and no LR schedule, as the critic always had.
         self.critic_engine = build_train_engine(
-            self.critic, cfg.distributed, optimizer_fn=lambda params: torch.optim.AdamW(params, lr=cfg.critic.lr),
+            self.critic, cfg.distributed, optimizer_fn=lambda params: torch.optim.AdamW([p for p in params if p.requires_grad], lr=cfg.critic.lr),
             scheduler_fn=None, micro_batch_size=t.micro_batch_size,
             grad_accum_steps=_micro_batches_per_update(cfg, self.prompts_per_rank), max_grad_norm=t.max_grad_norm,
             lr=cfg.critic.lr, betas=(0.9, 0.999), weight_decay=0.01, dtype=cfg.model.dtype)

@@ -75,8 +75,16 @@ def test_4bit_base_is_a_config_error_on_cpu():
         load_config(GRPOConfig, None, ["model.lora.target_modules=all-linear,q_proj", *LORA])
 
 
-def test_grpo_lora_trains_adapters_only_and_the_reference_is_the_base(tmp_path):
-    cfg = make_cfg(tmp_path, *LORA, "algorithm.kl_coef=0.1", "data.train_limit=4", "train.prompts_per_step=4")
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_grpo_lora_trains_adapters_only_and_the_reference_is_the_base(tmp_path, checkpointing):
+    cfg = make_cfg(
+        tmp_path,
+        *LORA,
+        "algorithm.kl_coef=0.1",
+        "data.train_limit=4",
+        "train.prompts_per_step=4",
+        f"train.gradient_checkpointing={str(checkpointing).lower()}",
+    )
     trainer = GRPOTrainer(cfg, reward_fn=TextHashReward())
     # No second model: the reference is the policy module itself, read with its adapter off.
     assert is_lora(trainer.model) and trainer.ref_model is trainer.model
