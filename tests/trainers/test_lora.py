@@ -228,37 +228,41 @@ def test_dpo_lora_trains_adapters_with_the_base_as_reference(tmp_path):
 
 
 def test_reward_model_lora_trains_adapters_and_head_and_final_scores_the_same(tmp_path):
-    from rl_reason.models.heads import load_scalar_model, scalar_model_from_lm
+    from rl_reason.models.heads import load_scalar_model
     from rl_reason.trainers.reward_model import RewardModelTrainer, score_texts
 
     data = _pairs(tmp_path / "pairs.jsonl", 12)
     lm, tok = tiny_model(seed=0)
+    lm.save_pretrained(tmp_path / "backbone")
+    tok.save_pretrained(tmp_path / "backbone")
     cfg = _base(
         tmp_path,
         RewardModelConfig,
         [
             f"data.train={data}",
+            f"model.name={tmp_path / 'backbone'}",
             "train.steps=3",
             "train.batch_size=4",
             "train.micro_batch_size=2",
             "train.lr=1e-2",
             "eval_every=0",
+            "checkpoint.every=3",
             *LORA,
         ],
     )
-    t = RewardModelTrainer(cfg, scalar_model_from_lm(lm), tok)
+    t = RewardModelTrainer(cfg)
     before = _snapshot(t.model)
     t.train()
     _assert_only_adapters_trained(before, t.model, extra=("score",))
     assert any("score" in k for k in _changed(before, t.model))
-    final, _ = load_scalar_model(t.save_final())
     prompts, responses = ["question 1?", "question 2?"], ["yes 1", "no 2"]
-    torch.testing.assert_close(
-        score_texts(final, tok, prompts, responses, 16, 16),
-        score_texts(t.model, tok, prompts, responses, 16, 16),
-        rtol=0,
-        atol=1e-5,
-    )
+    scores = score_texts(t.model, tok, prompts, responses, 16, 16)
+    # final/ and `export --merge` of the adapter checkpoint: plain scalar models that score the same.
+    assert cli_main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "merged"), "--merge"]) == 0
+    for folder in (t.save_final(), tmp_path / "merged"):
+        model, _ = load_scalar_model(folder)
+        assert not is_lora(model)
+        torch.testing.assert_close(score_texts(model, tok, prompts, responses, 16, 16), scores, rtol=0, atol=1e-5)
 
 
 def test_ppo_lora_actor_and_critic_train_adapters_and_the_reference_is_the_base(tmp_path):
