@@ -156,9 +156,11 @@ def test_export_merge_writes_a_plain_model_with_the_trainers_logprobs(tmp_path, 
     assert code == 2 and "already holds files" in capsys.readouterr().err
 
 
-def test_export_of_a_full_fine_tune_is_the_checkpoints_hf_folder(tmp_path):
+def test_export_of_a_full_fine_tune_is_the_checkpoints_hf_folder(tmp_path, capsys):
     trainer = GRPOTrainer(make_cfg(tmp_path / "run", "checkpoint.every=1"), reward_fn=TextHashReward())
     trainer.train()
+    assert cli_main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf"), "--checkpoint", "9"]) == 2
+    assert "available: step_000001" in capsys.readouterr().err and not (tmp_path / "hf").exists()
     assert cli_main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf")]) == 0
     exported, tok = load_model(tmp_path / "hf")
     batch = _sequences(tok)
