@@ -221,6 +221,8 @@ class VLLMEngine:
 
     def sleep(self, level: int = 1) -> None:
         """Level 1 offloads the weights to CPU, level 2 drops them (the next update refills them); both free the KV cache."""
+        if level == 2 and self.adapter_root is not None:
+            raise ValueError("sleep level 2 drops the base weights, which a LoRA engine never sends again; use level 1")
         if self.asleep == {"weights", "kv_cache"}:
             return
         self.wake_up()  # half-asleep (weights woken for an update): make the state whole before sleeping again
