@@ -11,7 +11,7 @@ from rl_reason.cli.checks import ArgumentParser, UserError
 
 # The order --help lists sub-commands in; any other module in rl_reason.cli that has a
 # ``register(subparsers)`` function is added after these, so a new command needs no edit here.
-COMMAND_ORDER = ["train", "eval", "grade", "verify", "data", "pairs", "score", "sandbox", "report"]
+COMMAND_ORDER = ["train", "export", "eval", "grade", "verify", "data", "pairs", "score", "sandbox", "report"]
 
 
 def _command_modules() -> list[str]:

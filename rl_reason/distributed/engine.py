@@ -63,12 +63,11 @@ class TorchEngine:
         """The module holds its full weights already (see ``DeepSpeedEngine.full_weights``)."""
         return contextlib.nullcontext()
 
-    def export_model(self, directory: Path, tokenizer=None) -> None:
-        """Rank 0 writes the HF model (transformers- and vLLM-loadable); DDP replicas are equal."""
+    def export_model(self, directory: Path, tokenizer=None, merged: bool = False) -> None:
+        """Rank 0 writes the HF model (transformers- and vLLM-loadable); DDP replicas are equal.
+        A LoRA model writes its adapter alone, or with ``merged`` a plain model with it merged."""
         if is_main():
-            self.module.save_pretrained(directory, safe_serialization=True)
-            if tokenizer is not None:
-                tokenizer.save_pretrained(directory)
+            _save_model(self.module, directory, tokenizer, merged)
 
     def save_state(self, directory: Path) -> None:
         if is_main():
@@ -79,8 +78,12 @@ class TorchEngine:
     def load_state(self, directory: Path, model_dir: Path) -> None:
         from safetensors.torch import load_model
 
+        from rl_reason.models.lora import is_adapter_dir, load_adapter
+
         shards = sorted(model_dir.glob("*.safetensors"))
-        if len(shards) == 1:
+        if is_adapter_dir(model_dir):
+            load_adapter(self.module, model_dir)
+        elif len(shards) == 1:
             load_model(self.module, shards[0], strict=False)
         else:
             from transformers.modeling_utils import load_sharded_checkpoint
@@ -90,6 +93,14 @@ class TorchEngine:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+
+
+def _save_model(module: torch.nn.Module, directory: Path, tokenizer, merged: bool) -> None:
+    from rl_reason.models.lora import merged_copy
+
+    (merged_copy(module) if merged else module).save_pretrained(directory, safe_serialization=True)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(directory)
 
 
 def _average_gradients(params: list[torch.nn.Parameter], bucket_numel: int = 2**24) -> None:
@@ -222,17 +233,16 @@ class DeepSpeedEngine:
             return contextlib.nullcontext()
         return _zero3_full_weights(self.engine)
 
-    def export_model(self, directory: Path, tokenizer=None) -> None:
-        """HF weights on rank 0; ZeRO-3 first gathers the shards (a collective on every rank)."""
+    def export_model(self, directory: Path, tokenizer=None, merged: bool = False) -> None:
+        """HF weights on rank 0 (as ``TorchEngine.export_model``); ZeRO-3 first gathers the shards
+        (a collective on every rank)."""
         import deepspeed
 
         params = list(self.module.parameters())
         gather = deepspeed.zero.GatheredParameters(params) if self.zero_stage == 3 else contextlib.nullcontext()
         with gather:
             if is_main():
-                self.module.save_pretrained(directory, safe_serialization=True)
-                if tokenizer is not None:
-                    tokenizer.save_pretrained(directory)
+                _save_model(self.module, directory, tokenizer, merged)
 
     def save_state(self, directory: Path) -> None:
         # Every rank writes its own optimizer shard; module and scheduler states go with them.

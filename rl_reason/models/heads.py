@@ -23,7 +23,10 @@ from rl_reason.models.logprobs import position_ids_from_mask
 def _head_model_from_lm(lm: torch.nn.Module, auto_class, num_labels: int, problem_type: str) -> torch.nn.Module:
     """An ``auto_class`` model whose backbone is a copy of ``lm``'s decoder and whose new
     ``score`` head is zero, so every output starts at 0 and the result does not depend on the
-    global RNG; ``lm`` is left untouched."""
+    global RNG; ``lm`` is left untouched (a LoRA policy's adapter is merged into the copied backbone)."""
+    from rl_reason.models.lora import merged_copy
+
+    lm = merged_copy(lm)
     config = lm.config.__class__.from_dict(lm.config.to_dict())
     config.num_labels = num_labels
     config.problem_type = problem_type
@@ -78,6 +81,9 @@ def load_step_model(name_or_path: str | os.PathLike, dtype: str = "float32", dev
 
 def head_outputs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, T, num_labels) float32 head outputs at every position (a PRM's step logits)."""
+    from rl_reason.models.lora import unwrap
+
+    model = unwrap(model)  # a LoRA model's own layers carry its adapters (and its trained score head)
     hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask,
                               position_ids=position_ids_from_mask(attention_mask)).last_hidden_state
     return model.score(hidden).float()

@@ -104,19 +104,42 @@ def load_model(
     dtype: str | torch.dtype = "float32",
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,
+    load_in_4bit: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load ``(model, tokenizer)`` from an alias, a ``.gguf`` file, a local directory or a hub id.
 
     The model is returned in eval mode on ``device``. The tokenizer always has a pad token (the
     EOS token when the model defines none), since batched rollouts and log-probs pad.
+    ``load_in_4bit``: NF4 weights through bitsandbytes (QLoRA's frozen base; CUDA only), computing
+    in ``dtype``.
     """
     torch_dtype = parse_dtype(dtype)
     source = resolve_model_source(name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+    quantized = {}
+    if load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        quantized = {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                                bnb_4bit_compute_dtype=torch_dtype),
+                     "device_map": {"": str(device)}}  # quantised weights cannot be moved with .to() afterwards
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, trust_remote_code=trust_remote_code,
+                                                 **quantized)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model.to(device).eval(), tokenizer
+    return (model if load_in_4bit else model.to(device)).eval(), tokenizer
+
+
+def base_policy(model_cfg, seed: int = 0) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The model a ``ModelConfig`` names (``name``, ``dtype``, ``device``, ``load_in_4bit``), before
+    any adapter; ``tiny:llama`` / ``tiny:qwen2`` are random test models initialised from ``seed``."""
+    from rl_reason.models.tiny import tiny_model
+
+    if model_cfg.name.startswith("tiny:"):
+        model, tokenizer = tiny_model(arch=model_cfg.name.removeprefix("tiny:"), seed=seed)
+        return model.to(device=model_cfg.device, dtype=parse_dtype(model_cfg.dtype)), tokenizer
+    return load_model(model_cfg.name, dtype=model_cfg.dtype, device=model_cfg.device,
+                      load_in_4bit=model_cfg.load_in_4bit)
 
 
 def disable_dropout(model: torch.nn.Module) -> None:

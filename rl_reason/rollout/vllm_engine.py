@@ -11,6 +11,10 @@ scores a fixed prompt+completion with vLLM (``prompt_logprobs``) and with the tr
 (``token_logprobs``); the mean absolute difference is logged as ``sync/logprob_diff`` and above
 ``parity_threshold`` raises ``WeightSyncError``.
 
+LoRA (``max_lora_rank`` > 0): vLLM keeps the base weights it loaded and serves the policy's
+adapter instead: ``load_state_from(peft_model)`` saves the adapter to a new folder and every
+later request carries a ``LoRARequest`` for it (a new id per sync, so vLLM loads it afresh).
+
 Log-probs: vLLM runs with ``logprobs_mode="processed_logprobs"`` (after temperature). With
 ``top_p=1`` and ``top_k=0`` (the RL default) they are the HF engine's ``log_softmax(logits / T)``;
 with top-k/top-p active vLLM renormalises over the kept tokens, the HF engine does not.
@@ -20,24 +24,29 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from rl_reason.models import resolve_model_source, token_logprobs
+from rl_reason.models import is_lora, resolve_model_source, token_logprobs
 from rl_reason.rollout.hf_engine import encode_prompts
 from rl_reason.rollout.sampling import sample_seed
 from rl_reason.rollout.types import Completion, SamplingParams
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # must precede the vllm import
 import vllm  # noqa: E402
+from vllm.lora.request import LoRARequest  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 PROBE_QUESTION = "What is 12 + 30? Answer briefly."
 PROBE_ANSWER = "12 + 30 = 42. The answer is 42."
+# LoRA ranks vLLM accepts for max_lora_rank; a run's rank is rounded up to the next one.
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
 class WeightSyncError(RuntimeError):
@@ -75,6 +84,7 @@ class VLLMEngine:
 
     ``model`` is anything ``load_model`` accepts (alias, GGUF via the safetensors cache, folder,
     hub id); ``llm_kwargs`` go to ``vllm.LLM`` (e.g. ``max_model_len``, ``tensor_parallel_size``).
+    ``max_lora_rank`` > 0 (the policy's LoRA rank) serves ``model`` as the base of an adapter.
     """
 
     def __init__(
@@ -87,9 +97,17 @@ class VLLMEngine:
         seed: int = 0,
         parity_threshold: float = 0.05,
         bucket_bytes: int = 256 << 20,
+        max_lora_rank: int = 0,
         **llm_kwargs: Any,
     ):
         source = resolve_model_source(model)
+        if max_lora_rank > 0:
+            if max_lora_rank > VLLM_LORA_RANKS[-1]:
+                raise ValueError(f"vLLM serves LoRA ranks up to {VLLM_LORA_RANKS[-1]}, the policy has {max_lora_rank}")
+            rank = next(r for r in VLLM_LORA_RANKS if r >= max_lora_rank)
+            llm_kwargs.update(enable_lora=True, max_lora_rank=rank, max_loras=1)
+        self.lora_request: LoRARequest | None = None  # the adapter requests carry (None: the loaded weights)
+        self.adapter_root = Path(tempfile.mkdtemp(prefix="rl_reason_vllm_lora_")) if max_lora_rank > 0 else None
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(source)
         self.parity_threshold, self.bucket_bytes = parity_threshold, bucket_bytes
         self.llm = vllm.LLM(
@@ -118,7 +136,7 @@ class VLLMEngine:
                     max_tokens=params.max_new_tokens, stop=list(params.stop) or None, logprobs=0,
                     seed=None if params.seed is None else sample_seed(params.seed, p, j),
                 ))
-        outputs = self.llm.generate(requests, sampling, use_tqdm=False)
+        outputs = self.llm.generate(requests, sampling, use_tqdm=False, lora_request=self.lora_request)
         completions = []
         for request, out in zip(requests, outputs):
             sample = out.outputs[0]
@@ -151,8 +169,31 @@ class VLLMEngine:
             self.check_parity(reference)
 
     def load_state_from(self, model: torch.nn.Module) -> None:
-        """Copy all of ``model``'s weights into vLLM, then verify them with the parity probe."""
-        self.update_weights(model.state_dict().items(), reference=model)
+        """Copy all of ``model``'s weights into vLLM (a LoRA model: its adapter alone, see
+        ``load_adapter_from``), then verify them with the parity probe."""
+        if is_lora(model):
+            self.load_adapter_from(model)
+        else:
+            self.update_weights(model.state_dict().items(), reference=model)
+
+    def load_adapter_from(self, model: torch.nn.Module) -> None:
+        """Save the peft ``model``'s adapter to a new folder and serve it from now on.
+
+        vLLM caches adapters by id, so each sync gets a new id (``max_loras=1`` evicts the old
+        one); the previous folder is removed once the new adapter is in use.
+        """
+        if self.adapter_root is None:
+            raise ValueError("the policy has LoRA adapters but the vLLM engine was built with max_lora_rank=0")
+        previous = self.lora_request
+        version = 1 if previous is None else previous.lora_int_id + 1
+        folder = self.adapter_root / f"v{version}"
+        model.save_pretrained(str(folder), safe_serialization=True)
+        self.lora_request = LoRARequest(f"policy-v{version}", version, str(folder))
+        self.check_parity(model)
+        if previous is not None:
+            import shutil
+
+            shutil.rmtree(previous.lora_path, ignore_errors=True)
 
     def check_parity(self, reference: torch.nn.Module) -> float:
         """Mean |log p_vLLM - log p_reference| over a fixed completion; raises above the threshold."""
@@ -163,7 +204,8 @@ class VLLMEngine:
         answer_ids = self.tokenizer(PROBE_ANSWER, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
         ids = prompt_ids + answer_ids
         self.wake_up()
-        (out,) = self.llm.generate([{"prompt_token_ids": ids}], vllm.SamplingParams(max_tokens=1, temperature=1.0, prompt_logprobs=0), use_tqdm=False)
+        (out,) = self.llm.generate([{"prompt_token_ids": ids}], vllm.SamplingParams(max_tokens=1, temperature=1.0, prompt_logprobs=0),
+                                   use_tqdm=False, lora_request=self.lora_request)
         vllm_logprobs = torch.tensor([out.prompt_logprobs[i][ids[i]].logprob for i in range(len(prompt_ids), len(ids))])
         device = next(reference.parameters()).device
         input_ids = torch.tensor([ids], device=device)
@@ -179,6 +221,8 @@ class VLLMEngine:
 
     def sleep(self, level: int = 1) -> None:
         """Level 1 offloads the weights to CPU, level 2 drops them (the next update refills them); both free the KV cache."""
+        if level == 2 and self.adapter_root is not None:
+            raise ValueError("sleep level 2 drops the base weights, which a LoRA engine never sends again; use level 1")
         if self.asleep == {"weights", "kv_cache"}:
             return
         self.wake_up()  # half-asleep (weights woken for an update): make the state whole before sleeping again

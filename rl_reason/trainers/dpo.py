@@ -143,7 +143,8 @@ def run_preference(cfg, trainer_cls, keys: tuple[str, ...], types: dict[str, typ
         for it in range(1, cfg.iterations + 1):
             it_dir = run_dir / f"iter_{it}"
             if (it_dir / "final").is_dir():  # finished before a restart: continue from it
-                model, tokenizer = load_model(it_dir / "final", dtype=cfg.model.dtype, device=cfg.model.device)
+                model, tokenizer = load_model(it_dir / "final", dtype=cfg.model.dtype, device=cfg.model.device,
+                                              load_in_4bit=cfg.model.load_in_4bit)
                 continue
             rows = mint(model, tokenizer, cfg.pairs, it_dir / "pairs", cfg.seed + it, cfg.log.progress)
             if not rows:
@@ -153,6 +154,7 @@ def run_preference(cfg, trainer_cls, keys: tuple[str, ...], types: dict[str, typ
             trainer = trainer_cls(it_cfg, model, tokenizer, train_rows, eval_rows)
             trainer.train()
             trainer.save_final()
+            model = trainer.model  # with LoRA the adapted policy: the next iteration's reference and start
             if cfg.task_eval.data:
                 log_task(run_dir, f"iter_{it}", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
         final = run_dir / "final"

@@ -21,6 +21,7 @@ reference model is loaded then).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 from collections import Counter
@@ -46,6 +47,7 @@ from rl_reason.algorithms import (
 )
 from rl_reason.distributed import setup as dist
 from rl_reason.io import JsonlAppender
+from rl_reason.models.lora import adapter_disabled, is_lora
 from rl_reason.trainers.common.checkpoint import CheckpointManager
 from rl_reason.trainers.common.engine import adamw_engine
 from rl_reason.trainers.common.lockstep import lockstep_chunks, lockstep_forward, step_token_count
@@ -153,13 +155,14 @@ class GRPOTrainer:
         self.eval_examples, _ = self._fitting_prompts(self.eval_examples, cfg.data.eval)
         self.ref_model = None
         if cfg.algorithm.kl_coef > 0:
-            self.ref_model, _ = _load_policy(cfg, init_from)
-            self.ref_model.requires_grad_(False)
+            # With LoRA the reference is the policy with its adapter off (adapter_disabled): no copy.
+            self.ref_model = self.model if is_lora(self.model) else _load_policy(cfg, init_from)[0].requires_grad_(False)
         self.teacher = _load_teacher(cfg, self.tokenizer) if cfg.distill.teacher else None
         self.distill_metrics: dict[str, float] = {}
         if cfg.rollout.engine == "vllm":  # its own copy of the weights, refreshed by load_state_from
             self.engine = get_engine("vllm", model=str(init_from or cfg.model.name), tokenizer=self.tokenizer, dtype=cfg.model.dtype,
-                                     gpu_memory_utilization=cfg.rollout.gpu_memory_utilization, seed=cfg.seed)
+                                     gpu_memory_utilization=cfg.rollout.gpu_memory_utilization, seed=cfg.seed,
+                                     max_lora_rank=cfg.model.lora.r)
         else:  # shares the policy module: no copy, nothing to sync
             self.engine = get_engine("hf", model=self.model, tokenizer=self.tokenizer)
         self.train_engine = _build_train_engine(self.model, cfg, self.prompts_per_rank)
@@ -376,9 +379,13 @@ class GRPOTrainer:
             return None, None
         on_policy = self.cfg.train.ppo_epochs * self.cfg.train.mini_batches == 1 and not need_old
         old = None if on_policy else self.lockstep_forward(lambda ix: self.logprobs(self.model, batch, ix)[0], batch)
-        # The frozen reference is never sharded: no rank waits on its forwards.
-        ref = None if self.ref_model is None else self.lockstep_forward(
-            lambda ix: self.logprobs(self.ref_model, batch, ix)[0], batch, padded=False)
+        ref = None
+        if self.ref_model is not None:
+            # A frozen reference copy is never sharded (no rank waits on its forwards); a LoRA
+            # reference is the trained policy itself, read with its adapter off.
+            with adapter_disabled(self.ref_model):
+                ref = self.lockstep_forward(lambda ix: self.logprobs(self.ref_model, batch, ix)[0], batch,
+                                            padded=is_lora(self.ref_model))
         return old, ref
 
     def lockstep_forward(self, forward, batch: Batch, padded: bool = True) -> torch.Tensor:
@@ -571,15 +578,12 @@ def probe(cfg: GRPOConfig, num_prompts: int) -> list[str]:
 
 
 def _load_policy(cfg: GRPOConfig, init_from: str | Path | None = None):
-    from rl_reason.models import disable_dropout, load_model, tiny_model
+    """The policy (with LoRA adapters when ``model.lora.r`` > 0) and its tokenizer; ``init_from``:
+    the warm-started weights to start from instead of ``model.name``."""
+    from rl_reason.models import apply_lora, base_policy, disable_dropout
 
-    if init_from is not None:
-        model, tokenizer = load_model(str(init_from), dtype=cfg.model.dtype, device=cfg.model.device)
-    elif cfg.model.name.startswith("tiny:"):  # random-initialised test model, e.g. "tiny:llama"
-        model, tokenizer = tiny_model(arch=cfg.model.name.removeprefix("tiny:"), seed=cfg.seed)
-        model.to(device=cfg.model.device, dtype=getattr(torch, cfg.model.dtype))
-    else:
-        model, tokenizer = load_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
+    model_cfg = cfg.model if init_from is None else dataclasses.replace(cfg.model, name=str(init_from))
+    model, tokenizer = base_policy(model_cfg, cfg.seed)
     # No dropout in RL: old and new log-probs must come from the same deterministic function.
     model.eval()
     if cfg.train.gradient_checkpointing:
@@ -587,7 +591,7 @@ def _load_policy(cfg: GRPOConfig, init_from: str | Path | None = None):
         disable_dropout(model)
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.train()
-    return model, tokenizer
+    return apply_lora(model, cfg.model.lora), tokenizer
 
 
 def _load_teacher(cfg: GRPOConfig, tokenizer):

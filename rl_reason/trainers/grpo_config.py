@@ -15,16 +15,53 @@ from rl_reason.verifiers.math_verifier import VERIFY_TIMEOUT_S
 
 
 @dataclass
+class LoRAConfig:
+    r: int = cfg_field(0, "LoRA rank: train low-rank adapters (peft) instead of every weight; 0 = off (full fine-tuning)")
+    alpha: float = cfg_field(32.0, "LoRA scale numerator: the adapter's update is multiplied by alpha / r")
+    dropout: float = cfg_field(0.0, "dropout on the adapter's input (0 keeps RL's old and new log-probs one function)")
+    target_modules: list[str] = cfg_field(
+        ["all-linear"], "module names that get adapters (e.g. q_proj,v_proj), or all-linear: every linear layer of the "
+                        "decoder (not the output head)")
+
+    def __post_init__(self):
+        if self.r < 0:
+            raise ConfigError(f"model.lora.r must be >= 0 (0 = off), got {self.r}")
+        if self.alpha <= 0:
+            raise ConfigError(f"model.lora.alpha must be positive, got {self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.lora.dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules or ("all-linear" in self.target_modules and len(self.target_modules) > 1):
+            raise ConfigError(f"model.lora.target_modules must be module names or all-linear alone, got {self.target_modules}")
+
+
+@dataclass
 class ModelConfig:
     name: str = cfg_field("smollm2-135m", "policy model: registry alias, hub id, local HF dir, .gguf file, or tiny:llama / tiny:qwen2 (random, for tests)")
     dtype: Literal["float32", "bfloat16", "float16"] = cfg_field("float32", "parameter dtype of the policy (and reference) model")
     device: str = cfg_field("cpu", "torch device of the trainer ('cpu', 'cuda', 'cuda:0')")
     max_prompt_tokens: int = cfg_field(256, "prompts longer than this (in tokens) are left out or an error (data.on_overlong), never cut")
     max_seq_len: int = cfg_field(2048, "model context length budget: max_prompt_tokens + max_new_tokens must fit")
+    lora: LoRAConfig = cfg_field(LoRAConfig, "low-rank adapters (peft); the reference model is then the base with the adapter off")
+    load_in_4bit: bool = cfg_field(
+        False, "QLoRA: hold the frozen base in 4-bit NF4 (bitsandbytes, CUDA only); needs model.lora.r > 0")
 
     def __post_init__(self):
         if self.max_prompt_tokens <= 0:
             raise ConfigError(f"model.max_prompt_tokens must be positive, got {self.max_prompt_tokens}")
+        if self.load_in_4bit:
+            self._check_4bit()
+
+    def _check_4bit(self) -> None:
+        import importlib.util
+
+        if self.lora.r == 0:
+            raise ConfigError("model.load_in_4bit needs model.lora.r > 0: a 4-bit base can only be trained through adapters")
+        if not self.device.startswith("cuda"):
+            raise ConfigError(f"model.load_in_4bit needs a CUDA device (bitsandbytes 4-bit kernels), but "
+                              f"model.device is {self.device!r}; set model.load_in_4bit=false on this machine")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ConfigError("model.load_in_4bit needs the bitsandbytes package (pip install bitsandbytes), "
+                              "which is not installed")
 
 
 @dataclass

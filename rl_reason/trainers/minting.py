@@ -145,13 +145,13 @@ def log_task(run_dir: Path, key: str, value: dict[str, float]) -> None:
 def start_policy_run(cfg):
     """Seed, create the run folder, load the policy, and log its held-out task accuracy before
     any training (once: a resumed run keeps its first measurement)."""
-    from rl_reason.models import load_model
+    from rl_reason.models import base_policy
     from rl_reason.trainers.common.seeding import seed_everything
 
     seed_everything(cfg.seed)
     run_dir = Path(cfg.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
+    model, tokenizer = base_policy(cfg.model, cfg.seed)
     if cfg.task_eval.data and not (run_dir / "task_eval.jsonl").exists():
         log_task(run_dir, "before", task_accuracy(model, tokenizer, cfg.task_eval, cfg.seed, cfg.log.progress))
     return run_dir, model, tokenizer

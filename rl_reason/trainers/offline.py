@@ -29,9 +29,12 @@ from rl_reason.trainers.common.timers import PhaseTimers
 
 class OfflineTrainer:
     """Subclasses set ``self.model``, ``self.tokenizer``, ``self.train_rows``, ``self.eval_rows``
-    before calling ``setup()``, and implement ``micro_loss`` (and optionally ``evaluate``)."""
+    before calling ``setup()``, and implement ``micro_loss`` (and optionally ``evaluate``).
+    ``setup`` puts LoRA adapters on the model when ``model.lora.r`` > 0 (``lora_task``: what
+    peft trains besides them; "seq_cls" adds a scalar model's score head)."""
 
     name = "offline"
+    lora_task = "causal_lm"
 
     def setup(self, cfg) -> None:
         self.cfg = cfg
@@ -41,6 +44,9 @@ class OfflineTrainer:
             raise ValueError(f"{self.name}: no training rows")
         if cfg.train.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
+        from rl_reason.models.lora import apply_lora
+
+        self.model = apply_lora(self.model, cfg.model.lora, task=self.lora_task)
         self.dist = dist.init_distributed(cfg.distributed.backend, cfg.distributed.timeout_s, cfg.model.device)
         t = cfg.train
         if t.batch_size % (self.dist.world_size * t.micro_batch_size):
@@ -116,10 +122,11 @@ class OfflineTrainer:
         self.checkpoints.save_engine(self.step, self.train_engine, self.tokenizer, {"sampler": self.sampler.state_dict()})
 
     def save_final(self, folder: str = "final") -> Path:
-        """The trained model as a plain HF folder (what `rl-reason score`, PPO and eval load)."""
+        """The trained model as a plain HF folder (what `rl-reason score`, PPO and eval load);
+        a LoRA adapter is merged into it."""
         target = self.run_dir / folder
         with shared_atomic_dir(target) as tmp:
-            self.train_engine.export_model(tmp, self.tokenizer)
+            self.train_engine.export_model(tmp, self.tokenizer, merged=True)
         return target
 
     def resume(self) -> None:

@@ -112,6 +112,9 @@ class RewardModelConfig(OfflineRunConfig):
         super().__post_init__()
         if not self.data.train and not self.pairs.data:
             raise ConfigError("data.train (a pairs file or hub id) or pairs.data (prompts to mint pairs from) is required")
+        if self.model.load_in_4bit:
+            raise ConfigError("model.load_in_4bit: the reward model trainer loads a full-precision scalar model; "
+                              "train it with model.lora.r > 0 and model.load_in_4bit=false")
 
 
 @dataclass
@@ -295,3 +298,6 @@ class PPOConfig(GRPOConfig):
             raise ConfigError("reward_model.path is empty and reward_model.verifier_weight is 0: there is no reward")
         if self.critic.init == "reward_model" and not self.reward_model.path:
             raise ConfigError("critic.init='reward_model' needs reward_model.path (or use critic.init=actor)")
+        if self.critic.init == "actor" and self.model.load_in_4bit:
+            raise ConfigError("critic.init='actor' copies the actor's weights, which model.load_in_4bit holds in 4 bits; "
+                              "use critic.init=reward_model or a model path")

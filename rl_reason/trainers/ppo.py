@@ -103,6 +103,7 @@ class Critic:
 
     def __init__(self, cfg: PPOConfig, actor: GRPOTrainer) -> None:
         from rl_reason.models.heads import load_scalar_model, scalar_model_from_lm
+        from rl_reason.models.lora import apply_lora
 
         self.cfg = cfg
         init = cfg.critic.init
@@ -112,6 +113,7 @@ class Critic:
             module, _ = load_scalar_model(cfg.reward_model.path if init == "reward_model" else init,
                                           dtype=cfg.model.dtype, device=cfg.model.device)
         module.eval()  # no dropout: values at rollout time and in the update are the same function
+        module = apply_lora(module, cfg.model.lora, task="seq_cls")  # adapters and the score head train
         t = cfg.train
         self.micro_batches = _micro_batches_per_update(cfg, actor.prompts_per_rank)
         # AdamW's default weight decay (0.01), a constant LR and the actor's clipping.

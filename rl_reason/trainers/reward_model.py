@@ -38,6 +38,7 @@ def score_texts(model, tokenizer, prompts: list[str], responses: list[str], max_
 
 class RewardModelTrainer(OfflineTrainer):
     name = "rm"
+    lora_task = "seq_cls"
 
     def __init__(self, cfg: RewardModelConfig, model=None, tokenizer=None) -> None:
         from rl_reason.models.heads import load_scalar_model

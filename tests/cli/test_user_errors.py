@@ -109,6 +109,12 @@ MISTAKES: dict[str, dict[str, tuple[list[str], str] | None]] = {
         "unwritable": (["report", "{ws}/run", "--out", "{ws}/afile/curves.png"], "--out"),
         "number": None,  # no numeric flag
     },
+    "export": {
+        "missing": (["export", "{ws}/nope", "--out", "{ws}/out"], "nope"),
+        "empty": (["export", "{ws}/run", "--out", "{ws}/out"], "no config.yaml"),
+        "unwritable": (["export", "{ws}/run", "--out", "{ws}/afile/out"], "--out"),
+        "number": None,  # no numeric flag
+    },
     # No inputs, outputs or numeric flags: a wrong flag is their only mistake.
     "sandbox doctor": {"missing": (["sandbox", "doctor", "--bogus"], "--bogus"), "empty": None, "unwritable": None, "number": None},
     "sandbox build-image": {"missing": (["sandbox", "build-image", "--bogus"], "--bogus"), "empty": None,
