@@ -115,7 +115,7 @@ def test_grpo_lora_checkpoint_is_the_adapter_and_resumes_exactly(tmp_path):
     full_bytes = sum(p.numel() * 4 for p in first.model.parameters())
     assert adapter_bytes < full_bytes / 5
     resumed = GRPOTrainer(make_cfg(tmp_path / "b", *common, "train.steps=2"), reward_fn=TextHashReward())
-    resumed._resume()
+    resumed.resume()
     for k, v in first.model.named_parameters():  # the adapter came back, the base is the base
         torch.testing.assert_close(dict(resumed.model.named_parameters())[k], v, rtol=0, atol=0)
     resumed.train()
@@ -297,22 +297,22 @@ def test_ppo_lora_actor_and_critic_train_adapters_and_the_reference_is_the_base(
         *LORA,
     ]
     t = PPOTrainer(load_config(PPOConfig, None, args))
-    t.reward_fn.verifier.close()
-    t.reward_fn.verifier = VaryingReward()  # a reward that varies, so the actor gets a gradient
-    assert t.ref_model is t.model and is_lora(t.critic)
-    actor0, critic0 = _snapshot(t.model), _snapshot(t.critic)
+    t.reward.verifier.close()
+    t.reward.verifier = VaryingReward()  # a reward that varies, so the actor gets a gradient
+    assert t.actor.ref_model is t.actor.model and is_lora(t.critic.module)
+    actor0, critic0 = _snapshot(t.actor.model), _snapshot(t.critic.module)
     t.train()
-    _assert_only_adapters_trained(actor0, t.model)
+    _assert_only_adapters_trained(actor0, t.actor.model)
     # The critic's zero-initialised head passes no gradient to the backbone on its first update.
-    _assert_only_adapters_trained(critic0, t.critic, extra=("score",), changes="score")
-    with adapter_disabled(t.model):
+    _assert_only_adapters_trained(critic0, t.critic.module, extra=("score",), changes="score")
+    with adapter_disabled(t.actor.model):
         torch.testing.assert_close(
-            _logprobs(t.model, _sequences(tok)), _logprobs(lm, _sequences(tok)), rtol=0, atol=1e-6
+            _logprobs(t.actor.model, _sequences(tok)), _logprobs(lm, _sequences(tok)), rtol=0, atol=1e-6
         )
     critic_dir = tmp_path / "run" / "checkpoints" / "step_000001" / "critic" / "model"
     assert (critic_dir / "adapter_config.json").is_file()
     resumed = PPOTrainer(load_config(PPOConfig, None, [*args, "train.steps=2"]))
-    resumed._resume()
-    resumed.reward_fn.close()
-    for k, v in t.critic.named_parameters():
-        torch.testing.assert_close(dict(resumed.critic.named_parameters())[k], v, rtol=0, atol=0)
+    resumed.resume()
+    resumed.reward.close()
+    for k, v in t.critic.module.named_parameters():
+        torch.testing.assert_close(dict(resumed.critic.module.named_parameters())[k], v, rtol=0, atol=0)
