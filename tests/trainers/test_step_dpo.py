@@ -12,15 +12,8 @@ from rl_reason.models import tiny_model
 from rl_reason.trainers.post_config import DPOConfig
 
 
-def _saved_policy(tmp_path):
-    lm, tok = tiny_model(seed=0)
-    lm.save_pretrained(tmp_path / "policy")
-    tok.save_pretrained(tmp_path / "policy")
-    return tmp_path / "policy"
-
-
-def test_pairs_cli_step_level_and_unpaired_write_what_the_samples_support(tmp_path, capsys):
-    policy = _saved_policy(tmp_path)
+def test_pairs_cli_step_level_and_unpaired_write_what_the_samples_support(tmp_path, capsys, saved_policy):
+    policy = saved_policy
     common = [
         "--model",
         str(policy),

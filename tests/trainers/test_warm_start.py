@@ -5,7 +5,7 @@ import torch
 
 from rl_reason.config import ConfigError, load_config
 from rl_reason.io import read_jsonl_records
-from rl_reason.models import load_model, tiny_model
+from rl_reason.models import load_model
 from rl_reason.trainers import minting
 from rl_reason.trainers.grpo import GRPOTrainer
 from rl_reason.trainers.grpo_config import GRPOConfig
@@ -21,14 +21,6 @@ def _cfg(tmp_path, policy, *overrides):
         "warm_start.prompts=6", "warm_start.n=3", "warm_start.batch_size=4", "warm_start.lr=1e-2",
     ]
     return load_config(GRPOConfig, None, base + list(overrides))
-
-
-@pytest.fixture
-def saved_policy(tmp_path):
-    lm, tok = tiny_model(seed=0)
-    lm.save_pretrained(tmp_path / "policy")
-    tok.save_pretrained(tmp_path / "policy")
-    return tmp_path / "policy"
 
 
 def test_warm_start_config_takes_the_rl_runs_prompts_and_sampling(tmp_path, saved_policy):
