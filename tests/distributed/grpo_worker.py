@@ -57,7 +57,7 @@ def make_trainer(engine: str, mode: str, deepspeed_config: str = "recipes/deepsp
         "train.max_grad_norm=0.5", f"distributed.engine={engine}", f"distributed.deepspeed_config={deepspeed_config}",
         "distributed.timeout_s=120", *extra])
     trainer = GRPOTrainer.__new__(GRPOTrainer)
-    trainer.cfg, trainer.step, trainer.ref_model = cfg, 1, None
+    trainer.cfg, trainer.step, trainer.ref_model, trainer.teacher = cfg, 1, None, None
     trainer.dist = dist.init_distributed(cfg.distributed.backend, cfg.distributed.timeout_s, "cpu")
     torch.manual_seed(0)
     trainer.model, trainer.tokenizer = tiny_model("llama", seed=0)
