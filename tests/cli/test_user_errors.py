@@ -444,8 +444,11 @@ def test_ctrl_c_stops_verify_math_soon_and_keeps_the_finished_rows(ws):
     src.write_text("".join(json.dumps({"response": f"so \\boxed{{\\sin^2({i}x) + \\cos^2({i}x) + {i}y}}", "gold": f"1 + {i}y"})
                            + "\n" for i in range(600)))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # SIGINT as a terminal delivers it: a disposition the test runner's process may have set
+    # (an ignored signal stays ignored across exec) must not decide the outcome.
     proc = subprocess.Popen([sys.executable, "-m", "rl_reason", "verify", "math", "--input", str(src), "--output", str(out),
-                             "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+                             "--workers", "1", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(4)
     start = time.perf_counter()
     proc.send_signal(signal.SIGINT)
