@@ -6,7 +6,6 @@ beside the share of answers with nothing to grade, so a gain that is only the an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -156,17 +155,19 @@ def regrade_evals(run_dir: Path, workers: int = 1) -> dict[int, dict[str, float]
 def warm_start_line(run_dir: Path) -> str:
     """What the rejection-sampling warm start trained on (empty when the run had none): step 0's
     eval is of the warm-started model, so a reader needs to know it was there."""
+    from rl_reason.io import read_jsonl_records
+
     folder = run_dir / "warm_start" / "rejection_sampling"
     if not (folder / "sft.jsonl").is_file():
         return ""
     kept = sum(1 for line in (folder / "sft.jsonl").open() if line.strip())
-    samples = [json.loads(line) for line in (folder / "samples.jsonl").open() if line.strip()]
+    samples = read_jsonl_records(folder / "samples.jsonl")
     prompts = len({s["id"] for s in samples})
     line = (f"warm start: fine-tuned on {kept} distinct verified-correct answers out of {len(samples)} samples of "
             f"{prompts} prompts before RL (step 0 is the warm-started model; {folder})")
     task_eval = run_dir / "warm_start" / "task_eval.jsonl"
-    base = [r for r in (json.loads(x) for x in task_eval.open() if x.strip()) if r.get("stage") == "before"] if (
-        task_eval.is_file()) else []
+    rows = read_jsonl_records(task_eval) if task_eval.is_file() else []
+    base = [r for r in rows if r.get("stage") == "before"]
     if base and "task/strict/pass@1" in base[0]:
         b = base[0]
         line += (f"\n  base model before the warm start: full {b['task/pass@1']:.1%}, strict {b['task/strict/pass@1']:.1%},"
