@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Process reward model on the quickstart task (docs/results.md): SmolLM2-135M-Instruct
 #   1. Monte-Carlo step labels of its own arithmetic:train solutions (rl-reason prm-label: 2 solutions
-#      per prompt, cut at newlines, 2 continuations after each step, a step is good when one reaches
-#      a verified answer);
+#      per prompt with the quickstart's prompt and sampling (chat_boxed_system, T 0.5, 128 tokens), cut
+#      into sentences (separator ". ": most of its answers are one line), 2 continuations after each
+#      step, a step is good when one reaches a verified answer);
 #   2. a PRM trained on them (recipes/prm.yaml; 20% of the prompts held out: eval/step_accuracy and
 #      eval/balanced_accuracy on their steps);
-#   3. best-of-8 on arithmetic:heldout: 8 samples per problem (T 0.8, 64 tokens), pass@1, maj@8,
+#   3. best-of-8 on arithmetic:heldout: 8 samples per problem (same prompt and sampling), pass@1, maj@8,
 #      pass@8 and the PRM's pick (rerank@8) with the min and the last step score.
 #
 #   bash benchmarks/prm_quality.sh [OUT_DIR] [LABEL_PROMPTS] [EVAL_PROBLEMS]
@@ -15,14 +16,15 @@ LABEL_PROMPTS=${2:-30}
 EVAL_PROBLEMS=${3:-50}
 cd "$(dirname "$0")/.."
 RL=(python3 -m rl_reason)
-EVAL=(eval --model smollm2-135m --suite arithmetic:heldout --limit "$EVAL_PROBLEMS" --n 8 --k 1,8 --temperature 0.8
-      --top-p 1.0 --max-new-tokens 64 --template chat_boxed --device cpu --out "$OUT/eval" --rerank "$OUT/prm/final")
+SAMPLING=(--template chat_boxed_system --temperature 0.5 --max-new-tokens 128)
+EVAL=(eval --model smollm2-135m --suite arithmetic:heldout --limit "$EVAL_PROBLEMS" --n 8 --k 1,8 --top-p 1.0
+      "${SAMPLING[@]}" --device cpu --out "$OUT/eval" --rerank "$OUT/prm/final")
 mkdir -p "$OUT"
 echo "== labels"; date -u
-"${RL[@]}" prm-label --model smollm2-135m --data arithmetic:train --limit "$LABEL_PROMPTS" --n 2 --k 2 --max-steps 3 \
-    --out "$OUT/labels" --quiet
+"${RL[@]}" prm-label --model smollm2-135m --data arithmetic:train --limit "$LABEL_PROMPTS" --n 2 --k 2 --max-steps 4 \
+    "${SAMPLING[@]}" --separator ". " --out "$OUT/labels" --quiet
 echo "== PRM"; date -u
-"${RL[@]}" train --config recipes/prm.yaml output_dir="$OUT/prm" data.train="$OUT/labels/steps.jsonl" train.steps=25 \
+"${RL[@]}" train --config recipes/prm.yaml output_dir="$OUT/prm" data.train="$OUT/labels/steps.jsonl" data.separator=". " train.steps=25 \
     eval_every=25 checkpoint.every=0 log.progress=false
 echo "== best-of-8"; date -u
 "${RL[@]}" "${EVAL[@]}" --rerank-aggregation min
