@@ -1,4 +1,4 @@
-"""Pure metric functions for sampled evaluation: pass@k, maj@k, avg@n, bootstrap CIs.
+"""Pure metric functions for sampled evaluation: pass@k, maj@k, avg@n, bootstrap CIs, ROC AUC.
 
 Every metric is computed per problem from its ``n`` graded samples and then averaged over
 problems; confidence intervals resample problems (not samples), because problems are the
@@ -73,6 +73,22 @@ def avg_at_n(scores: Sequence[float]) -> float:
     if not len(scores):
         raise ValueError("avg@n needs at least one sample")
     return float(np.mean(np.asarray(scores, dtype=float)))
+
+
+def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """The chance that a random positive scores above a random negative (ties count half).
+
+    Threshold-free, so a classifier that ranks well but whose scores all sit on one side of 0.5
+    (a process reward model trained on mostly-bad steps) is not mistaken for one that guesses.
+    """
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
+    if scores.shape != labels.shape:
+        raise ValueError(f"{scores.shape[0]} scores but {labels.shape[0]} labels")
+    pos, neg = scores[labels], scores[~labels]
+    if not len(pos) or not len(neg):
+        raise ValueError("ROC AUC needs at least one positive and one negative")
+    above = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(above / (len(pos) * len(neg)))
 
 
 def bootstrap_ci(

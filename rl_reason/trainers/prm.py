@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from rl_reason.algorithms import IGNORE_INDEX, STEP_AGGREGATIONS, prm_loss, step_probabilities
+from rl_reason.eval.metrics import roc_auc
 from rl_reason.trainers.common.encoding import encode_steps
 from rl_reason.trainers.common.seeding import seed_everything
 from rl_reason.trainers.offline import OfflineTrainer
@@ -141,20 +142,23 @@ class PRMTrainer(OfflineTrainer):
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Held-out step accuracy, also per class (a PRM that calls every step good scores the
-        positive share on plain accuracy; balanced accuracy shows it)."""
+        positive share on plain accuracy; balanced accuracy shows it), and ROC AUC."""
         if not self.eval_rows:
             return {}
-        preds, targets = [], []
+        probs, targets = [], []
         for chunk in self.eval_batches():
             logits, labels = self.forward(chunk)
             mask = labels != IGNORE_INDEX
-            preds.append(logits[mask].argmax(-1).cpu())
+            probs.append(logits[mask].float().softmax(-1)[:, 1].cpu())
             targets.append(labels[mask].cpu())
-        pred, target = torch.cat(preds), torch.cat(targets)
+        prob, target = torch.cat(probs), torch.cat(targets)
+        pred = (prob > 0.5).long()
         out = {"eval/step_accuracy": float((pred == target).float().mean()), "eval/steps": float(len(target)),
                "eval/positive_share": float((target == 1).float().mean())}
         recalls = [float((pred[target == c] == c).float().mean()) for c in (0, 1) if (target == c).any()]
         out["eval/balanced_accuracy"] = sum(recalls) / len(recalls)
+        if len(recalls) == 2:  # ranking quality, whatever the threshold
+            out["eval/auroc"] = roc_auc(prob.tolist(), (target == 1).tolist())
         return out
 
 

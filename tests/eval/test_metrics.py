@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from rl_reason.eval.metrics import avg_at_n, bootstrap_ci, maj_at_k, majority_answer, pass_at_k
+from rl_reason.eval.metrics import avg_at_n, bootstrap_ci, maj_at_k, majority_answer, pass_at_k, roc_auc
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,18 @@ def test_bootstrap_ci_is_deterministic_and_brackets_the_mean():
     assert lo < sum(values) / len(values) < hi
     assert 0.0 <= lo and hi <= 1.0
     assert bootstrap_ci([0.3]) == (pytest.approx(0.3), pytest.approx(0.3))
+
+
+def test_roc_auc_counts_ordered_pairs_by_hand():
+    # positives 0.35 and 0.8 against negatives 0.1 and 0.4: 0.35>0.1, 0.35<0.4, 0.8>0.1, 0.8>0.4 -> 3 of 4
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75
+    # every score below 0.5 still ranks perfectly: the threshold does not matter
+    assert roc_auc([0.01, 0.02, 0.3], [False, False, True]) == 1.0
+    assert roc_auc([0.5, 0.5], [True, False]) == 0.5  # a tie counts half
+
+
+def test_roc_auc_rejects_one_class_and_mismatched_lengths():
+    with pytest.raises(ValueError, match="positive and one negative"):
+        roc_auc([0.1, 0.2], [True, True])
+    with pytest.raises(ValueError, match="3 scores but 2 labels"):
+        roc_auc([0.1, 0.2, 0.3], [True, False])

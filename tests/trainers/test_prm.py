@@ -62,7 +62,9 @@ def test_prm_trainer_learns_step_labels_saves_and_scores(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["train/loss"]) for r in rows if "train/loss" in r)
     assert rows[-1]["eval/step_accuracy"] == 1.0 and rows[-1]["eval/balanced_accuracy"] == 1.0
+    assert rows[-1]["eval/auroc"] == 1.0
     assert before["eval/balanced_accuracy"] == 0.5  # the zero head calls every step one class
+    assert before["eval/auroc"] == 0.5  # ... with equal scores: every good/bad pair ties
     final = t.save_final()
     loaded, _ = load_step_model(final)
     assert loaded.config.prm_step_separator == "\n"
