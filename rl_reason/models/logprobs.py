@@ -16,9 +16,18 @@ group: n responses to one prompt) run that prompt through the decoder once; its 
 then gathered to every row (``DynamicCache.batch_select_indices``, differentiable, so gradients
 from all the group's responses sum into the one prompt forward). With a prompt of P tokens, n
 responses of R tokens, the decoder sees P + n*R tokens per group instead of n*(P + R).
+
+With ``pack_tokens`` the padded layout is not fed to the decoder at all: each row's attended
+tokens are packed first-fit into rows of at most ``pack_tokens`` tokens (``pack_layout``), with
+``position_ids`` restarting at 0 for every sequence and no attention mask, from which
+transformers derives a block-diagonal causal mask (``masking_utils.find_packed_sequence_indices``;
+flash-attention's varlen kernels read the same position ids). Only the trailing end of a packed
+row can be filler, and that filler is a sequence of its own that no real token attends to.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -33,7 +42,7 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
-def pack_sequences(
+def padded_batch(
     prompts: list[list[int]], responses: list[list[int]], pad_token_id: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The batch layout from token-id lists: ``(input_ids, attention_mask, response_length)``.
@@ -51,6 +60,73 @@ def pack_sequences(
         input_ids[row, span] = torch.tensor(prompt + response, dtype=torch.long)
         mask[row, span] = 1
     return input_ids, mask, R
+
+
+@dataclass(frozen=True)
+class PackedLayout:
+    """Sequences packed into rows, and where each response token's prediction lands."""
+
+    input_ids: torch.Tensor  # (K, L) the packed rows
+    position_ids: torch.Tensor  # (K, L) 0, 1, ... within each sequence (and within a row's filler)
+    predictors: torch.Tensor  # (N,) flat index into K*L of the hidden state predicting each response token
+    rows: list[list[int]]  # the padded-batch rows in each packed row, in order
+
+
+def first_fit_rows(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Indices of ``lengths`` packed first-fit-decreasing into bins of at most ``max_tokens``.
+
+    Longest first (ties by index, so the packing is deterministic); a length above
+    ``max_tokens`` gets a bin of its own, since a sequence is never split.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        slot = next((b for b, free in enumerate(room) if free >= lengths[i]), None)
+        if slot is None:
+            bins.append([i])
+            room.append(max_tokens - lengths[i])
+        else:
+            bins[slot].append(i)
+            room[slot] -= lengths[i]
+    return bins
+
+
+def pack_layout(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, response_length: int, max_tokens: int
+) -> PackedLayout:
+    """The padded batch (B, P+R) repacked without padding into rows of at most ``max_tokens``.
+
+    Each row's attended tokens (in order) form one sequence, positions 0..n-1, as
+    ``position_ids_from_mask`` gives them in the padded layout. ``predictors`` lists, in the
+    row-major order of the valid response tokens (``attention_mask[:, -R:]``), the flat index of
+    the token just before each one: the hidden state there predicts it.
+    """
+    B, T = input_ids.shape
+    lengths = attention_mask.sum(1).tolist()
+    bins = first_fit_rows(lengths, max_tokens) or [[]]
+    L = max(1, max(sum(lengths[i] for i in rows) for rows in bins))
+    packed = torch.zeros((len(bins), L), dtype=input_ids.dtype, device=input_ids.device)
+    positions = torch.zeros((len(bins), L), dtype=torch.long, device=input_ids.device)
+    start = torch.zeros(B, dtype=torch.long, device=input_ids.device)
+    for k, rows in enumerate(bins):
+        offset = 0
+        for i in rows:
+            n = lengths[i]
+            packed[k, offset : offset + n] = input_ids[i][attention_mask[i].bool()]
+            positions[k, offset : offset + n] = torch.arange(n, device=input_ids.device)
+            start[i] = k * L + offset
+            offset += n
+        # The filler restarts at position 0: a sequence of its own, attended by no real token.
+        positions[k, offset:] = torch.arange(L - offset, device=input_ids.device)
+    valid = attention_mask[:, T - response_length :].bool()
+    # Index of each response token within its row's sequence; its predictor is the one before.
+    within = attention_mask.long().cumsum(1)[:, T - response_length :][valid] - 1
+    if (within < 1).any():
+        raise ValueError("pack_layout: a response token has no token before it (empty prompt)")
+    row_of = torch.arange(B, device=input_ids.device)[:, None].expand(B, response_length)[valid]
+    return PackedLayout(packed, positions, start[row_of] + within - 1, bins)
 
 
 def _chunk_logprobs(
@@ -79,6 +155,7 @@ def token_logprobs(
     chunk_size: int = 1024,
     prompt_index: torch.Tensor | None = None,
     num_chunks: int | None = None,
+    pack_tokens: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probs of the response tokens (the last ``response_length`` columns) under ``model``.
 
@@ -98,6 +175,10 @@ def token_logprobs(
             prompt columns (checked), and their prompt is run once. None: every row on its own.
             Needs a decoder that takes ``past_key_values`` and a model without activation
             checkpointing in training mode (transformers drops the cache there).
+        pack_tokens: > 0: run the decoder on the rows packed without padding into rows of at
+            most this many tokens (``pack_layout``; one decoder call whatever the packing, so
+            ranks stay in step). Not together with ``prompt_index``. Needs an attention
+            implementation that reads packed ``position_ids`` (sdpa, eager, flash-attention).
 
     Returns:
         ``(logprobs, entropy)``, each (B, R) float32; ``entropy`` is None unless asked. Padding
@@ -113,20 +194,32 @@ def token_logprobs(
         raise ValueError(f"num_chunks must be >= 1, got {num_chunks}")
     if prompt_index is not None and prompt_index.shape != input_ids.shape[:1]:
         raise ValueError(f"prompt_index has shape {tuple(prompt_index.shape)}, expected ({input_ids.shape[0]},)")
+    if pack_tokens < 0 or (pack_tokens and prompt_index is not None):
+        raise ValueError(f"pack_tokens must be >= 0 and is not used with prompt_index, got {pack_tokens}")
     full_response_length = response_length
     input_ids, attention_mask, response_length = _trim_padding(input_ids, attention_mask, response_length)
     decoder, lm_head = model.get_decoder(), model.get_output_embeddings()
-    if prompt_index is None:
-        hidden = decoder(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
-        ).last_hidden_state
-        # The hidden state at column t predicts the token at column t+1.
-        hidden = hidden[:, -response_length - 1 : -1]
-    else:
-        hidden = _shared_prompt_hidden(model, decoder, input_ids, attention_mask, response_length, prompt_index)
     targets = input_ids[:, -response_length:]
     valid = attention_mask[:, -response_length:].bool()
-    flat_hidden, flat_targets = hidden[valid], targets[valid]
+    if pack_tokens:
+        layout = pack_layout(input_ids, attention_mask, response_length, pack_tokens)
+        # No mask and no cache: transformers then reads the packing from the position ids
+        # (a cache, which use_cache would create, turns that detection off).
+        hidden = decoder(
+            input_ids=layout.input_ids, position_ids=layout.position_ids, use_cache=False
+        ).last_hidden_state
+        flat_hidden = hidden.flatten(0, 1)[layout.predictors]
+    else:
+        if prompt_index is None:
+            hidden = decoder(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
+            ).last_hidden_state
+            # The hidden state at column t predicts the token at column t+1.
+            hidden = hidden[:, -response_length - 1 : -1]
+        else:
+            hidden = _shared_prompt_hidden(model, decoder, input_ids, attention_mask, response_length, prompt_index)
+        flat_hidden = hidden[valid]
+    flat_targets = targets[valid]
 
     logprob_chunks, entropy_chunks = [], []
     use_checkpoint = torch.is_grad_enabled() and flat_hidden.requires_grad
