@@ -297,9 +297,9 @@ class TrainConfig(AdamWConfig):
               "all the group's responses (same loss to fp rounding, fewer FLOPs); ignored with gradient_checkpointing, "
               "which cannot keep a cache")
     pack_tokens: int = cfg_field(
-        0, "padding-free forwards: pack each micro-batch's sequences first-fit into rows of at most this many tokens, "
-           "positions restarting per sequence (same log-probs to fp rounding); replaces share_prompt_forward; 0 = off "
-           "(padded rows)")
+        0, "padding-free forwards: pack each micro-batch's sequences first-fit into rows of at most this many tokens "
+           "(a longer sequence gets its own row), positions restarting per sequence; same log-probs to fp rounding; "
+           "replaces share_prompt_forward, works with gradient_checkpointing; 0 = off (padded rows)")
 
     def __post_init__(self):
         self._check_positive("steps", "prompts_per_step", "ppo_epochs", "mini_batches", "micro_batch_size")
