@@ -155,8 +155,13 @@ def test_packing_runs_one_decoder_call_and_refuses_prompt_sharing():
     seen, hook = decoder_positions(model)
     with torch.no_grad():
         token_logprobs(model, ids, mask, R, pack_tokens=8)
-    hook.remove()
     assert len(seen) == 1 and seen[0][0].shape[0] == len(pack_layout(ids, mask, R, 8).rows) > 1
+    # a rank left without rows runs the same call on a placeholder row of two pad tokens
+    placeholder = torch.zeros(1, 2, dtype=torch.long)
+    with torch.no_grad():
+        logp, _ = token_logprobs(model, placeholder, torch.ones_like(placeholder), 1, pack_tokens=8, num_chunks=3)
+    hook.remove()
+    assert logp.shape == (1, 1) and len(seen) == 2
     with pytest.raises(ValueError, match="pack_tokens"):
         token_logprobs(model, ids, mask, R, pack_tokens=8, prompt_index=torch.zeros(ids.shape[0], dtype=torch.long))
     with pytest.raises(ValueError, match="pack_tokens"):
