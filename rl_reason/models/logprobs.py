@@ -67,9 +67,11 @@ class PackedLayout:
     """Sequences packed into rows, and where each response token's prediction lands."""
 
     input_ids: torch.Tensor  # (K, L) the packed rows
-    position_ids: torch.Tensor  # (K, L) 0, 1, ... within each sequence (and within a row's filler)
+    position_ids: torch.Tensor  # (K, L) as in the padded layout: 0, 1, ... from each sequence's start
     predictors: torch.Tensor  # (N,) flat index into K*L of the hidden state predicting each response token
     rows: list[list[int]]  # the padded-batch rows in each packed row, in order
+    # (K, L, L) query may attend key, when shared prompts need more than restarting positions
+    attention: torch.Tensor | None = None
 
 
 def first_fit_rows(lengths: list[int], max_tokens: int) -> list[list[int]]:
@@ -94,39 +96,95 @@ def first_fit_rows(lengths: list[int], max_tokens: int) -> list[list[int]]:
 
 
 def pack_layout(
-    input_ids: torch.Tensor, attention_mask: torch.Tensor, response_length: int, max_tokens: int
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    response_length: int,
+    max_tokens: int,
+    prompt_index: torch.Tensor | None = None,
 ) -> PackedLayout:
     """The padded batch (B, P+R) repacked without padding into rows of at most ``max_tokens``.
 
-    Each row's attended tokens (in order) form one sequence, positions 0..n-1, as
-    ``position_ids_from_mask`` gives them in the padded layout. ``predictors`` lists, in the
+    Each row's attended prompt tokens then response tokens form one sequence, at the positions
+    ``position_ids_from_mask`` gives them in the padded layout; the next sequence restarts at 0,
+    and so does a row's trailing filler (a sequence of its own that no real token attends to).
+    With ``prompt_index``, rows with equal ids are one unit: their prompt once, then each row's
+    response at the positions following the prompt, each attending to the prompt and to itself
+    only (``attention``; restarting positions cannot express that). ``predictors`` lists, in the
     row-major order of the valid response tokens (``attention_mask[:, -R:]``), the flat index of
-    the token just before each one: the hidden state there predicts it.
+    the token whose hidden state predicts each one.
     """
     B, T = input_ids.shape
-    lengths = attention_mask.sum(1).tolist()
+    P, device = T - response_length, input_ids.device
+    keep = attention_mask.bool()
+    prompts = [input_ids[i, :P][keep[i, :P]] for i in range(B)]
+    responses = [input_ids[i, P:][keep[i, P:]] for i in range(B)]
+    units: dict[int, list[int]] = {}
+    for i, key in enumerate(range(B) if prompt_index is None else prompt_index.tolist()):
+        units.setdefault(key, []).append(i)
+    groups = list(units.values())
+    for group in groups:
+        if any(not torch.equal(prompts[i], prompts[group[0]]) for i in group):
+            raise ValueError("pack_layout: rows with the same prompt_index have different prompt tokens")
+        if not len(prompts[group[0]]) and any(len(responses[i]) for i in group):
+            raise ValueError("pack_layout: a response token has no token before it (empty prompt)")
+    lengths = [len(prompts[g[0]]) + sum(len(responses[i]) for i in g) for g in groups]
     bins = first_fit_rows(lengths, max_tokens) or [[]]
-    L = max(1, max(sum(lengths[i] for i in rows) for rows in bins))
-    packed = torch.zeros((len(bins), L), dtype=input_ids.dtype, device=input_ids.device)
-    positions = torch.zeros((len(bins), L), dtype=torch.long, device=input_ids.device)
-    start = torch.zeros(B, dtype=torch.long, device=input_ids.device)
-    for k, rows in enumerate(bins):
+    L = max(1, max(sum(lengths[j] for j in b) for b in bins))
+    packed = torch.zeros((len(bins), L), dtype=input_ids.dtype, device=device)
+    positions = torch.zeros((len(bins), L), dtype=torch.long, device=device)
+    # unit: which prompt-and-responses each token belongs to; part: 0 prompt, s > 0 the s-th response
+    unit = torch.zeros((len(bins), L), dtype=torch.long, device=device)
+    part = torch.zeros((len(bins), L), dtype=torch.long, device=device)
+    last_prompt = torch.zeros(B, dtype=torch.long, device=device)
+    response_start = torch.zeros(B, dtype=torch.long, device=device)
+    count = 0
+    for k, b in enumerate(bins):
         offset = 0
-        for i in rows:
-            n = lengths[i]
-            packed[k, offset : offset + n] = input_ids[i][attention_mask[i].bool()]
-            positions[k, offset : offset + n] = torch.arange(n, device=input_ids.device)
-            start[i] = k * L + offset
-            offset += n
-        # The filler restarts at position 0: a sequence of its own, attended by no real token.
-        positions[k, offset:] = torch.arange(L - offset, device=input_ids.device)
-    valid = attention_mask[:, T - response_length :].bool()
-    # Index of each response token within its row's sequence; its predictor is the one before.
-    within = attention_mask.long().cumsum(1)[:, T - response_length :][valid] - 1
-    if (within < 1).any():
-        raise ValueError("pack_layout: a response token has no token before it (empty prompt)")
-    row_of = torch.arange(B, device=input_ids.device)[:, None].expand(B, response_length)[valid]
-    return PackedLayout(packed, positions, start[row_of] + within - 1, bins)
+        for j in b:
+            count += 1
+            prompt = prompts[groups[j][0]]
+            p = len(prompt)
+            packed[k, offset : offset + p] = prompt
+            positions[k, offset : offset + p] = torch.arange(p, device=device)
+            unit[k, offset : offset + p] = count
+            last_prompt[groups[j]] = k * L + offset + p - 1
+            offset += p
+            for s, i in enumerate(groups[j], 1):
+                r = len(responses[i])
+                packed[k, offset : offset + r] = responses[i]
+                positions[k, offset : offset + r] = torch.arange(p, p + r, device=device)
+                unit[k, offset : offset + r], part[k, offset : offset + r] = count, s
+                response_start[i] = k * L + offset
+                offset += r
+        count += 1
+        positions[k, offset:] = torch.arange(L - offset, device=device)
+        unit[k, offset:] = count
+    valid = keep[:, P:]
+    index = valid.long().cumsum(1)[valid] - 1  # of each response token within its response
+    row_of = torch.arange(B, device=device)[:, None].expand(B, response_length)[valid]
+    # The last prompt token predicts response token 0; response token t predicts token t+1.
+    predictors = torch.where(index == 0, last_prompt[row_of], response_start[row_of] + index - 1)
+    attention = None
+    if prompt_index is not None:
+        causal = torch.ones(L, L, dtype=torch.bool, device=device).tril()
+        same_unit = unit[:, :, None] == unit[:, None, :]
+        visible = (part[:, None, :] == 0) | (part[:, :, None] == part[:, None, :])
+        attention = causal & same_unit & visible
+    rows = [[i for j in b for i in groups[j]] for b in bins]
+    return PackedLayout(packed, positions, predictors, rows, attention)
+
+
+def _attention_mask_4d(allowed: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    """(K, L, L) allowed pairs as the 4D mask the model's attention implementation takes as is."""
+    implementation = model.config._attn_implementation
+    if implementation == "sdpa":
+        return allowed[:, None]
+    if implementation == "eager":
+        dtype = next(model.parameters()).dtype
+        return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min
+        )[:, None]
+    raise ValueError(f"pack_tokens with prompt_index needs sdpa or eager attention, not {implementation!r}")
 
 
 def _chunk_logprobs(
@@ -177,8 +235,10 @@ def token_logprobs(
             checkpointing in training mode (transformers drops the cache there).
         pack_tokens: > 0: run the decoder on the rows packed without padding into rows of at
             most this many tokens (``pack_layout``; one decoder call whatever the packing, so
-            ranks stay in step). Not together with ``prompt_index``. Needs an attention
-            implementation that reads packed ``position_ids`` (sdpa, eager, flash-attention).
+            ranks stay in step). Needs an attention implementation that reads packed
+            ``position_ids`` (sdpa, eager, flash-attention); with ``prompt_index`` too, each
+            prompt is packed once before its rows' responses, under an explicit mask (sdpa
+            or eager), and activation checkpointing is fine (no cache is involved).
 
     Returns:
         ``(logprobs, entropy)``, each (B, R) float32; ``entropy`` is None unless asked. Padding
@@ -194,19 +254,21 @@ def token_logprobs(
         raise ValueError(f"num_chunks must be >= 1, got {num_chunks}")
     if prompt_index is not None and prompt_index.shape != input_ids.shape[:1]:
         raise ValueError(f"prompt_index has shape {tuple(prompt_index.shape)}, expected ({input_ids.shape[0]},)")
-    if pack_tokens < 0 or (pack_tokens and prompt_index is not None):
-        raise ValueError(f"pack_tokens must be >= 0 and is not used with prompt_index, got {pack_tokens}")
+    if pack_tokens < 0:
+        raise ValueError(f"pack_tokens must be >= 0, got {pack_tokens}")
     full_response_length = response_length
     input_ids, attention_mask, response_length = _trim_padding(input_ids, attention_mask, response_length)
     decoder, lm_head = model.get_decoder(), model.get_output_embeddings()
     targets = input_ids[:, -response_length:]
     valid = attention_mask[:, -response_length:].bool()
     if pack_tokens:
-        layout = pack_layout(input_ids, attention_mask, response_length, pack_tokens)
-        # No mask and no cache: transformers then reads the packing from the position ids
-        # (a cache, which use_cache would create, turns that detection off).
+        layout = pack_layout(input_ids, attention_mask, response_length, pack_tokens, prompt_index)
+        # Without a mask and a cache transformers reads the packing from the position ids (a
+        # cache, which use_cache would create, turns that detection off); shared prompts need
+        # their own mask.
+        mask = None if layout.attention is None else _attention_mask_4d(layout.attention, model)
         hidden = decoder(
-            input_ids=layout.input_ids, position_ids=layout.position_ids, use_cache=False
+            input_ids=layout.input_ids, position_ids=layout.position_ids, attention_mask=mask, use_cache=False
         ).last_hidden_state
         flat_hidden = hidden.flatten(0, 1)[layout.predictors]
     else:

@@ -362,8 +362,8 @@ class GRPOTrainer:
 
         rows = batch.rows(index)
         t = self.cfg.train
-        # Packed rows hold whole sequences, prompts included: packing, when on, replaces sharing.
-        sharing = t.share_prompt_forward and not t.gradient_checkpointing and not t.pack_tokens
+        # Packed shared prompts need no key/value cache, which activation checkpointing drops.
+        sharing = t.share_prompt_forward and (t.pack_tokens > 0 or not t.gradient_checkpointing)
         shared = batch.group_ids[index] if sharing else None
         # The same number of head projections on every rank, whatever its token count (ZeRO-3).
         head_chunks = -(-t.micro_batch_size * self.cfg.rollout.max_new_tokens // 1024)

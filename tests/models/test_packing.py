@@ -147,8 +147,8 @@ def test_left_padding_never_shifts_positions(arch, pack_tokens, left_pad):
     torch.testing.assert_close(padded[:1], alone, atol=1e-5, rtol=1e-5)
 
 
-def test_packing_runs_one_decoder_call_and_refuses_prompt_sharing():
-    """One decoder call however many packed rows (ranks stay in step); not with prompt_index."""
+def test_packing_runs_one_decoder_call():
+    """One decoder call however many packed rows (ranks stay in step)."""
     model, tokenizer = tiny_model("llama", seed=8)
     prompts, responses = random_rows(len(tokenizer), seed=9)
     ids, mask, R = padded_batch(prompts, responses)
@@ -163,6 +163,54 @@ def test_packing_runs_one_decoder_call_and_refuses_prompt_sharing():
     hook.remove()
     assert logp.shape == (1, 1) and len(seen) == 2
     with pytest.raises(ValueError, match="pack_tokens"):
-        token_logprobs(model, ids, mask, R, pack_tokens=8, prompt_index=torch.zeros(ids.shape[0], dtype=torch.long))
-    with pytest.raises(ValueError, match="pack_tokens"):
         token_logprobs(model, ids, mask, R, pack_tokens=-1)
+
+
+def grouped_rows(vocab_size, seed):
+    """Three prompts (5, 2, 7 tokens), three responses each (0-6 tokens), rows shuffled."""
+    gen = torch.Generator().manual_seed(seed)
+    tokens = lambda n: torch.randint(3, vocab_size, (n,), generator=gen).tolist()  # noqa: E731
+    shared = [tokens(5), tokens(2), tokens(7)]
+    rows = [(g, shared[g], tokens((2 * j + 3 * g) % 7)) for g in range(3) for j in range(3)]
+    rows = [rows[i] for i in torch.randperm(len(rows), generator=gen).tolist()]
+    return [p for _, p, _ in rows], [r for _, _, r in rows], torch.tensor([g for g, _, _ in rows])
+
+
+def test_shared_prompt_layout_hand_computed():
+    """Prompt [7, 8] once, then its two responses, each at the positions after the prompt."""
+    ids, mask, R = padded_batch([[7, 8], [9], [7, 8]], [[1], [2, 3], [4, 5]], pad_token_id=0)
+    layout = pack_layout(ids, mask, R, 100, prompt_index=torch.tensor([0, 1, 0]))
+    assert layout.rows == [[0, 2, 1]]
+    assert layout.input_ids.tolist() == [[7, 8, 1, 4, 5, 9, 2, 3]]
+    assert layout.position_ids.tolist() == [[0, 1, 2, 2, 3, 0, 1, 2]]
+    assert layout.input_ids.flatten()[layout.predictors].tolist() == [8, 9, 2, 8, 4]
+    allowed = layout.attention[0].int().tolist()
+    assert allowed[3] == [1, 1, 0, 1, 0, 0, 0, 0]  # "4" sees its prompt and itself, not response "1"
+    assert allowed[4] == [1, 1, 0, 1, 1, 0, 0, 0]
+    assert allowed[6] == [0, 0, 0, 0, 0, 1, 1, 0]  # the next unit sees nothing of the first
+    with pytest.raises(ValueError, match="different prompt tokens"):
+        pack_layout(ids, mask, R, 100, prompt_index=torch.tensor([0, 0, 0]))
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("pack_tokens", [1, 30, 1000])
+def test_packed_shared_prompts_equal_per_row_forwards(arch, attention, pack_tokens):
+    """Each prompt packed once before its rows' responses: per-row log-probs, entropies and
+    gradients (the prompt's gradient sums over its rows)."""
+    model, tokenizer = tiny_model(arch, seed=10)
+    model.set_attn_implementation(attention)
+    prompts, responses, groups = grouped_rows(len(tokenizer), seed=11)
+    ids, mask, R = padded_batch(prompts, responses)
+    if pack_tokens > 1:
+        assert max(len(rows) for rows in pack_layout(ids, mask, R, pack_tokens, groups).rows) > 3
+    logp, ent = token_logprobs(model, ids, mask, R, with_entropy=True, prompt_index=groups, pack_tokens=pack_tokens)
+    (logp.sum() + 0.1 * ent.sum()).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    ref_logp, ref_ent = per_row_logprobs(model, prompts, responses, R)
+    (ref_logp.sum() + 0.1 * ref_ent.sum()).backward()
+    torch.testing.assert_close(logp, ref_logp, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ent, ref_ent, atol=1e-5, rtol=1e-5)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, atol=1e-5, rtol=1e-4, msg=name)

@@ -316,10 +316,14 @@ def test_every_registered_advantage_estimator_but_gae_is_selectable_in_a_recipe(
             assert make_cfg(tmp_path, f"algorithm.advantage={name}").algorithm.advantage == name
 
 
-@pytest.mark.parametrize("extra", [(), ("train.micro_batch_size=4", "algorithm.kl_coef=0.1")])
+@pytest.mark.parametrize("extra", [
+    (), ("train.share_prompt_forward=false",), ("train.micro_batch_size=4", "algorithm.kl_coef=0.1"),
+    ("train.gradient_checkpointing=true",),
+])
 def test_packed_update_gives_the_padded_update(tmp_path, monkeypatch, extra):
-    """train.pack_tokens on: the same gradients and loss as padded rows, in the on-policy update
-    and (a KL reference, two micro-batches) through the no-grad reference log-prob pass."""
+    """train.pack_tokens on, with or without shared prompts: the same gradients and loss as
+    padded rows, in the on-policy update and (a KL reference, two micro-batches) through the
+    no-grad reference log-prob pass."""
     from rl_reason.models import logprobs
 
     packings, pack_layout = [], logprobs.pack_layout
@@ -329,7 +333,9 @@ def test_packed_update_gives_the_padded_update(tmp_path, monkeypatch, extra):
     monkeypatch.undo()
     # several sequences share a packed row, in every forward (reference, then update)
     assert packings and all(max(map(len, p.rows)) > 1 for p in packings)
-    assert len(packings) == (1 if not extra else 2 + 2)
+    assert len(packings) == (4 if "algorithm.kl_coef=0.1" in extra else 1)
+    sharing = "train.share_prompt_forward=false" not in extra  # each prompt packed once, own mask
+    assert all((p.attention is not None) == sharing for p in packings)
     padded, padded_grads = _one_step_grads(tmp_path / "padded", *extra)
     assert packed_grads.keys() == padded_grads.keys() and packed_grads
     for k in packed_grads:
