@@ -22,7 +22,12 @@ tokens are packed first-fit into rows of at most ``pack_tokens`` tokens (``pack_
 ``position_ids`` restarting at 0 for every sequence and no attention mask, from which
 transformers derives a block-diagonal causal mask (``masking_utils.find_packed_sequence_indices``;
 flash-attention's varlen kernels read the same position ids). Only the trailing end of a packed
-row can be filler, and that filler is a sequence of its own that no real token attends to.
+row can be filler, and that filler is a sequence of its own that no real token attends to. With
+``prompt_index`` as well, each group's prompt is packed once, followed by its rows' responses,
+each response attending to the prompt and to itself under an explicit mask: the fewest tokens
+of all (P + sum of the n response lengths per group), and no cache, so activation checkpointing
+works. On CPU the attention over a packed row is dense (L x L per row), so a budget of a few
+hundred tokens keeps that term small.
 """
 
 from __future__ import annotations
