@@ -4,13 +4,14 @@ Setting (both sides): SmolLM2-135M-Instruct, 16 arithmetic prompts x 8 generatio
 tokens, temperature 1.0, beta 0 (no reference model), one optimizer update per batch, the math
 verifier as reward, CPU. Prints seconds/step of each (after one warm-up step) and the ratio.
 Our side runs once per ``--pack-tokens`` value (0: padded rows with the shared-prompt forward;
-N > 0: padding-free rows of at most N tokens), on the same seeded rollouts; TRL's runs once.
+N > 0: padding-free rows of at most N tokens, each group's prompt packed once), on the same
+seeded rollouts; TRL's runs once.
 
 Loss check: on one fixed batch (same token ids, same advantages) the loss of this trainer's
 update (ppo_clip, token-mean) is compared with TRL's ``_compute_loss`` under
 ``loss_type="dapo"``; they must agree to fp tolerance.
 
-    python3 benchmarks/grpo_step_vs_trl.py [--steps 3] [--threads 2] [--check-prompts 16] [--pack-tokens 0 1024]
+    python3 benchmarks/grpo_step_vs_trl.py [--steps 3] [--threads 2] [--check-prompts 16] [--pack-tokens 512 0]
 """
 
 from __future__ import annotations
