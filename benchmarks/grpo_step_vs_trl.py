@@ -3,12 +3,15 @@
 Setting (both sides): SmolLM2-135M-Instruct, 16 arithmetic prompts x 8 generations, 64 new
 tokens, temperature 1.0, beta 0 (no reference model), one optimizer update per batch, the math
 verifier as reward, CPU. Prints seconds/step of each (after one warm-up step) and the ratio.
+Our side runs once per ``--pack-tokens`` value (0: padded rows with the shared-prompt forward;
+N > 0: padding-free rows of at most N tokens, each group's prompt packed once), on the same
+seeded rollouts; TRL's runs once.
 
 Loss check: on one fixed batch (same token ids, same advantages) the loss of this trainer's
 update (ppo_clip, token-mean) is compared with TRL's ``_compute_loss`` under
 ``loss_type="dapo"``; they must agree to fp tolerance.
 
-    python3 benchmarks/grpo_step_vs_trl.py [--steps 3] [--threads 2] [--check-prompts 16]
+    python3 benchmarks/grpo_step_vs_trl.py [--steps 3] [--threads 2] [--check-prompts 16] [--pack-tokens 512 0]
 """
 
 from __future__ import annotations
@@ -35,14 +38,14 @@ from rl_reason.trainers.rewards import VerifierReward  # noqa: E402
 PROMPTS, GENERATIONS, NEW_TOKENS, LR = 16, 8, 64, 1e-6
 
 
-def ours_config(out: str, steps: int) -> GRPOConfig:
+def ours_config(out: str, steps: int, pack_tokens: int = 0) -> GRPOConfig:
     return load_config(GRPOConfig, None, [
         f"output_dir={out}", "resume=never", "model.name=smollm2-135m", "data.train=arithmetic:train",
         "data.template=chat_boxed", f"rollout.n={GENERATIONS}", f"rollout.max_new_tokens={NEW_TOKENS}",
         "rollout.temperature=1.0", f"train.prompts_per_step={PROMPTS}", "train.mini_batches=1",
         "train.micro_batch_size=32", f"train.lr={LR}", f"train.steps={steps}", "algorithm.kl_coef=0",
         "algorithm.loss_agg_mode=token-mean", "checkpoint.every=0", "log.tensorboard=false", "log.progress=false",
-        "log.samples_every=0", "reward.verifier_workers=1",
+        "log.samples_every=0", "reward.verifier_workers=1", f"train.pack_tokens={pack_tokens}",
     ])
 
 
@@ -128,29 +131,40 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per side, the first a warm-up (0: loss check only)")
     parser.add_argument("--check-prompts", type=int, default=PROMPTS, help="prompts (x 8 generations) in the loss-check batch")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--pack-tokens", type=int, nargs="+", default=[0],
+                        help="train.pack_tokens values to time our step with (0 = padded rows)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, kernel {platform.release()}, torch {torch.__version__}")
 
     with tempfile.TemporaryDirectory() as out:
-        ours = GRPOTrainer(ours_config(out, max(args.steps, 1)))
+        ours = GRPOTrainer(ours_config(str(Path(out) / "check"), 1, args.pack_tokens[0]))
         trl_trainer, trl_timer = build_trl(args.steps, ours)
         # Loss check first, on the untrained weights both sides share.
         our_loss, trl_loss = loss_check(ours, trl_trainer, args.check_prompts)
         diff = abs(our_loss - trl_loss)
         ok = diff <= 1e-5 * max(1.0, abs(trl_loss))
-        print(f"fixed-batch loss: rl-reason {our_loss:.8f}  TRL dapo {trl_loss:.8f}  |diff| {diff:.2e}  match: {ok}", flush=True)
+        print(f"fixed-batch loss (pack_tokens={args.pack_tokens[0]}): rl-reason {our_loss:.8f}  TRL dapo "
+              f"{trl_loss:.8f}  |diff| {diff:.2e}  match: {ok}", flush=True)
         if args.steps:
-            ours.step = 0
-            ours.save = lambda: None  # time the steps, not the final checkpoint write
-            ours.train()
-            times = [row["time/step"] for row in read_jsonl_records(Path(out) / "metrics.jsonl")][1:]
-            ours_s = sum(times) / max(1, len(times))
-            print(f"rl-reason: {ours_s:.2f} s/step", flush=True)
+            ours_s = {}
+            del ours
+            for pack in args.pack_tokens:
+                # A fresh trainer per value: the same seed, so the same prompts and rollouts.
+                run_dir = Path(out) / f"pack{pack}"
+                ours = GRPOTrainer(ours_config(str(run_dir), args.steps, pack))
+                ours.save = lambda: None  # time the steps, not the final checkpoint write
+                ours.train()
+                rows = read_jsonl_records(run_dir / "metrics.jsonl")[1:]
+                ours_s[pack] = sum(r["time/step"] for r in rows) / max(1, len(rows))
+                update_s = sum(r["time/update"] for r in rows) / max(1, len(rows))
+                print(f"rl-reason pack_tokens={pack}: {ours_s[pack]:.2f} s/step (update {update_s:.2f} s)", flush=True)
+                del ours
             trl_trainer.train()
             trl_s = sum(trl_timer.times[1:]) / max(1, len(trl_timer.times) - 1)
             print(f"TRL GRPOTrainer: {trl_s:.2f} s/step")
-            print(f"speed-up: {trl_s / ours_s:.2f}x (target >= 2x)")
+            for pack, seconds in ours_s.items():
+                print(f"speed-up pack_tokens={pack}: {trl_s / seconds:.2f}x (target >= 2x)")
     return 0 if ok else 1
 
 

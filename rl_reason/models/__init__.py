@@ -9,7 +9,7 @@ from rl_reason.models.loading import (
     resolve_alias,
     resolve_model_source,
 )
-from rl_reason.models.logprobs import pack_sequences, position_ids_from_mask, token_logprobs
+from rl_reason.models.logprobs import pack_layout, padded_batch, position_ids_from_mask, token_logprobs
 from rl_reason.models.lora import adapter_disabled, apply_lora, is_lora, merged_copy
 from rl_reason.models.tiny import tiny_model, tiny_tokenizer
 
@@ -23,7 +23,8 @@ __all__ = [
     "is_lora",
     "load_model",
     "merged_copy",
-    "pack_sequences",
+    "pack_layout",
+    "padded_batch",
     "position_ids_from_mask",
     "resolve_alias",
     "resolve_model_source",

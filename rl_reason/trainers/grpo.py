@@ -362,12 +362,14 @@ class GRPOTrainer:
 
         rows = batch.rows(index)
         t = self.cfg.train
-        shared = batch.group_ids[index] if t.share_prompt_forward and not t.gradient_checkpointing else None
+        # Packed shared prompts need no key/value cache, which activation checkpointing drops.
+        sharing = t.share_prompt_forward and (t.pack_tokens > 0 or not t.gradient_checkpointing)
+        shared = batch.group_ids[index] if sharing else None
         # The same number of head projections on every rank, whatever its token count (ZeRO-3).
         head_chunks = -(-t.micro_batch_size * self.cfg.rollout.max_new_tokens // 1024)
         return token_logprobs(model, rows["input_ids"], rows["attention_mask"], response_length=batch.response_length,
                               temperature=self.cfg.rollout.temperature, with_entropy=with_entropy, prompt_index=shared,
-                              num_chunks=head_chunks)
+                              num_chunks=head_chunks, pack_tokens=t.pack_tokens)
 
     @torch.no_grad()
     def reference_logprobs(self, batch: Batch, need_old: bool = False) -> tuple[torch.Tensor | None, torch.Tensor | None]:

@@ -295,12 +295,19 @@ class TrainConfig(AdamWConfig):
     share_prompt_forward: bool = cfg_field(
         True, "micro-batches hold whole groups and run each prompt through the model once, its keys/values reused by "
               "all the group's responses (same loss to fp rounding, fewer FLOPs); ignored with gradient_checkpointing, "
-              "which cannot keep a cache")
+              "which cannot keep a cache, unless pack_tokens is on")
+    pack_tokens: int = cfg_field(
+        0, "padding-free forwards: pack each micro-batch's sequences first-fit into rows of at most this many tokens "
+           "(a longer sequence gets its own row), positions restarting per sequence; same log-probs to fp rounding. "
+           "With share_prompt_forward a group's prompt is packed once before its responses (sdpa or eager attention "
+           "only); works with gradient_checkpointing; 0 = off (padded rows)")
 
     def __post_init__(self):
         self._check_positive("steps", "prompts_per_step", "ppo_epochs", "mini_batches", "micro_batch_size")
         if self.time_budget_min < 0:
             raise ConfigError(f"train.time_budget_min must be >= 0, got {self.time_budget_min}")
+        if self.pack_tokens < 0:
+            raise ConfigError(f"train.pack_tokens must be >= 0 (0 = off), got {self.pack_tokens}")
         super().__post_init__()
 
 

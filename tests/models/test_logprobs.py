@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rl_reason.models import pack_sequences, position_ids_from_mask, tiny_model, token_logprobs
+from rl_reason.models import padded_batch, position_ids_from_mask, tiny_model, token_logprobs
 
 
 def naive_logprobs(model, input_ids, attention_mask, response_length, temperature=1.0):
@@ -18,11 +18,11 @@ def make_batch(vocab_size, seed=0):
     """Left-padded prompts (lengths 5, 3, 1) then right-padded responses (lengths 4, 6, 2)."""
     gen = torch.Generator().manual_seed(seed)
     tokens = lambda n: torch.randint(3, vocab_size, (n,), generator=gen).tolist()  # noqa: E731
-    return pack_sequences([tokens(5), tokens(3), tokens(1)], [tokens(4), tokens(6), tokens(2)])
+    return padded_batch([tokens(5), tokens(3), tokens(1)], [tokens(4), tokens(6), tokens(2)])
 
 
-def test_pack_sequences_layout():
-    ids, mask, R = pack_sequences([[7, 8], [9]], [[1], [2, 3, 4]], pad_token_id=0)
+def test_padded_batch_layout():
+    ids, mask, R = padded_batch([[7, 8], [9]], [[1], [2, 3, 4]], pad_token_id=0)
     assert R == 3
     assert ids.tolist() == [[7, 8, 1, 0, 0], [0, 9, 2, 3, 4]]
     assert mask.tolist() == [[1, 1, 1, 0, 0], [0, 1, 1, 1, 1]]
@@ -77,7 +77,7 @@ def make_grouped_batch(vocab_size, seed=0, extra_pad=(2, 3)):
     prompts = [tokens(5), tokens(3), tokens(7)]
     rows = [(g, prompts[g], tokens(1 + (3 * j + g) % 6)) for g in range(3) for j in range(3)]
     rows = [rows[i] for i in torch.randperm(len(rows), generator=gen).tolist()]
-    ids, mask, R = pack_sequences([p for _, p, _ in rows], [r for _, _, r in rows])
+    ids, mask, R = padded_batch([p for _, p, _ in rows], [r for _, _, r in rows])
     left, right = extra_pad
     ids, mask = (torch.nn.functional.pad(t, (left, right)) for t in (ids, mask))
     return ids, mask, R + right, torch.tensor([g for g, _, _ in rows])

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rl_reason.models import pack_sequences, tiny_model, token_logprobs
+from rl_reason.models import padded_batch, tiny_model, token_logprobs
 from rl_reason.rollout import Completion, RolloutEngine, SamplingParams, get_engine
 from rl_reason.rollout.hf_engine import HFEngine, encode_prompts
 from rl_reason.rollout.sampling import filtered_probs
@@ -24,7 +24,7 @@ def tiny_engine():
 
 def recompute_logprobs(engine, group, temperature):
     """token_logprobs on the engine's own batch layout: left-padded prompts + right-padded responses."""
-    ids, mask, R = pack_sequences([c.prompt_token_ids for c in group], [c.token_ids for c in group])
+    ids, mask, R = padded_batch([c.prompt_token_ids for c in group], [c.token_ids for c in group])
     with torch.no_grad():
         logp, _ = token_logprobs(engine.model, ids, mask, R, temperature=temperature)
     return logp

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rl_reason.models import load_model, loading, pack_sequences, token_logprobs
+from rl_reason.models import load_model, loading, padded_batch, token_logprobs
 from rl_reason.rollout import SamplingParams
 from rl_reason.rollout.hf_engine import HFEngine
 
@@ -52,7 +52,7 @@ def test_seeded_sampling_repeats_and_logprobs_match_recomputation(engine):
     assert engine.generate(prompts, n=4, params=params) == groups
     assert len({tuple(c.token_ids) for c in groups[0]}) > 1
     for group in groups:
-        ids, mask, R = pack_sequences([c.prompt_token_ids for c in group], [c.token_ids for c in group])
+        ids, mask, R = padded_batch([c.prompt_token_ids for c in group], [c.token_ids for c in group])
         with torch.no_grad():
             logp, _ = token_logprobs(engine.model, ids, mask, R, temperature=0.8)
         for row, c in enumerate(group):

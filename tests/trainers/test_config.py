@@ -51,6 +51,7 @@ def test_misspelled_key_names_dotted_path_and_suggestion(tmp_path):
         (["eval.n=2", "eval.ks=[1,4]"], r"eval.ks \[4\]"),
         (["data.train=mine.jsonl", "data.fields=question=prompt"], "data.fields: unknown field mapping keys"),
         (["data.fields=prompt=q"], "neither data.train nor data.eval is one"),
+        (["train.pack_tokens=-1"], r"train.pack_tokens must be >= 0"),
     ],
 )
 def test_inconsistent_sizes_fail_before_any_model_loads(overrides, message):

@@ -314,3 +314,31 @@ def test_every_registered_advantage_estimator_but_gae_is_selectable_in_a_recipe(
     for name in ADVANTAGES.names():
         if name != "gae":  # PPO's, over a critic
             assert make_cfg(tmp_path, f"algorithm.advantage={name}").algorithm.advantage == name
+
+
+@pytest.mark.parametrize("extra", [
+    (), ("train.share_prompt_forward=false",), ("train.micro_batch_size=4", "algorithm.kl_coef=0.1"),
+    ("train.gradient_checkpointing=true",),
+])
+def test_packed_update_gives_the_padded_update(tmp_path, monkeypatch, extra):
+    """train.pack_tokens on, with or without shared prompts: the same gradients and loss as
+    padded rows, in the on-policy update and (a KL reference, two micro-batches) through the
+    no-grad reference log-prob pass."""
+    from rl_reason.models import logprobs
+
+    packings, pack_layout = [], logprobs.pack_layout
+    spy = lambda *args: packings.append(pack_layout(*args)) or packings[-1]  # noqa: E731
+    monkeypatch.setattr(logprobs, "pack_layout", spy)
+    packed, packed_grads = _one_step_grads(tmp_path / "packed", "train.pack_tokens=400", *extra)
+    monkeypatch.undo()
+    # several sequences share a packed row, in every forward (reference, then update)
+    assert packings and all(max(map(len, p.rows)) > 1 for p in packings)
+    assert len(packings) == (4 if "algorithm.kl_coef=0.1" in extra else 1)
+    sharing = "train.share_prompt_forward=false" not in extra  # each prompt packed once, own mask
+    assert all((p.attention is not None) == sharing for p in packings)
+    padded, padded_grads = _one_step_grads(tmp_path / "padded", *extra)
+    assert packed_grads.keys() == padded_grads.keys() and packed_grads
+    for k in packed_grads:
+        torch.testing.assert_close(packed_grads[k], padded_grads[k], rtol=1e-4, atol=1e-7, msg=k)
+    rows = [read_jsonl_records(Path(t.cfg.output_dir) / "metrics.jsonl")[-1] for t in (packed, padded)]
+    assert rows[0]["actor/loss"] == pytest.approx(rows[1]["actor/loss"], rel=1e-5, abs=1e-7)

@@ -45,7 +45,7 @@ def _assert_only_adapters_trained(before, model, extra=(), changes=".lora_B."):
 
 def _sequences(tok, device="cpu"):
     """A left-padded prompt + right-padded response batch (the trainers' layout)."""
-    from rl_reason.models import pack_sequences
+    from rl_reason.models import padded_batch
 
     prompts = [
         tok("2+2=", add_special_tokens=False)["input_ids"],
@@ -55,7 +55,7 @@ def _sequences(tok, device="cpu"):
         tok("4, the answer", add_special_tokens=False)["input_ids"],
         tok("42", add_special_tokens=False)["input_ids"],
     ]
-    return pack_sequences(prompts, responses, pad_token_id=tok.pad_token_id)
+    return padded_batch(prompts, responses, pad_token_id=tok.pad_token_id)
 
 
 def _logprobs(model, batch):
