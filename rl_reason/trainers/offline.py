@@ -61,6 +61,11 @@ class OfflineTrainer:
         self.timers = PhaseTimers()
         self.step = 0
 
+    @property
+    def max_response_tokens(self) -> int:
+        """Response tokens kept per row: what ``model.max_seq_len`` leaves after the prompt's share."""
+        return self.cfg.model.max_seq_len - self.cfg.model.max_prompt_tokens
+
     # ------------------------------------------------------------ hooks
     def micro_loss(self, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, dict[str, float]]:
         """Mean loss over ``rows`` and per-row-mean metrics."""
