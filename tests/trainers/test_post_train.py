@@ -11,7 +11,7 @@ from rl_reason.cli.train import load_train_config
 from rl_reason.config import ConfigError, load_config
 from rl_reason.models import tiny_model
 from rl_reason.models.heads import load_scalar_model, scalar_model_from_lm, sequence_scores, token_values
-from rl_reason.trainers.post_config import DPOConfig, PPOConfig, PRMConfig, RewardModelConfig, SFTConfig
+from rl_reason.trainers.post_config import DPOConfig, KTOConfig, PPOConfig, PRMConfig, RewardModelConfig, SFTConfig
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -33,6 +33,31 @@ def test_config_errors_name_the_problem(tmp_path):
         load_config(DPOConfig, None, ["data.train=x.jsonl", "iterations=2"])
     with pytest.raises(ConfigError, match="micro_batch_size"):
         load_config(RewardModelConfig, None, ["data.train=x.jsonl", "train.batch_size=6", "train.micro_batch_size=4"])
+    with pytest.raises(ConfigError, match="^iterations must be >= 1, got 0$"):
+        load_config(DPOConfig, None, ["data.train=x.jsonl", "iterations=0"])
+
+
+@pytest.mark.parametrize("cls, source", [(RewardModelConfig, "pairs"), (PRMConfig, "label"), (DPOConfig, "pairs"),
+                                         (KTOConfig, "pairs"), (SFTConfig, "rejection_sampling")])
+def test_every_offline_config_runs_its_bases_checks(cls, source, monkeypatch):
+    """The run configs' checks run for every class of the hierarchy: each offline trainer needs
+    data.train or the prompts of the section it mints rows from, and every run needs a resume mode."""
+    from rl_reason.trainers.grpo_config import ModelConfig
+
+    with pytest.raises(ConfigError, match=rf"^data.train \(a data file or hub id\) or {source}.data \(prompts"):
+        load_config(cls, None, [])
+    assert getattr(load_config(cls, None, [f"{source}.data=arithmetic:train"]), source).data == "arithmetic:train"
+    with pytest.raises(ConfigError, match="^resume must be"):
+        load_config(cls, None, ["data.train=x.jsonl", "resume="])
+    # The reward-model trainers load a full-precision head model: a 4-bit request is refused, not ignored.
+    monkeypatch.setattr(ModelConfig, "_check_4bit", lambda self: None)  # the CUDA/bitsandbytes checks pass
+    refused = cls in (RewardModelConfig, PRMConfig)
+    try:
+        load_config(cls, None, ["data.train=x.jsonl", "model.load_in_4bit=true", "model.lora.r=8"])
+    except ConfigError as e:
+        assert refused and "model.load_in_4bit: the" in str(e) and "full precision" in str(e)
+    else:
+        assert not refused
 
 
 def _pairs(path: Path, n: int = 24) -> Path:
