@@ -135,7 +135,7 @@ class OfflineTrainer:
         return target
 
     def resume(self) -> None:
-        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl")
+        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir)
         if state is not None:
             self.step = int(state["step"])
             self.sampler.load_state_dict(state["sampler"])
