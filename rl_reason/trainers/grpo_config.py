@@ -308,7 +308,9 @@ class RunConfig:
     trainer: str = cfg_field("", "which trainer runs this config")
     output_dir: str = cfg_field("runs/run", "run folder: metrics.jsonl, checkpoints/, tensorboard/")
     resume: str = cfg_field("auto", "'auto' (continue from the newest checkpoint in output_dir), 'never', or a checkpoint folder")
-    seed: int = cfg_field(0, "seed of data order, sampling and initialisation")
+    seed: int = cfg_field(0, "seed of data order, sampling and initialisation; on CPU two runs of one recipe and seed "
+                             "write the same records bit for bit but for wall-clock fields (same machine, torch build "
+                             "and thread count; docs/cli.md, reproducible runs)")
     model: ModelConfig = cfg_field(ModelConfig, "the trained model and length limits")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
     checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
