@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from rl_reason.config.loader import _hints
+from rl_reason.config.loader import _hints, check_bounds
 
 T = TypeVar("T")
 
@@ -52,6 +52,7 @@ def add_config_flags(
 
 def config_from_flags(cls: type[T], args: argparse.Namespace, skip: Sequence[str] = (), **given: Any) -> T:
     """``cls`` built from the flags ``add_config_flags`` added (and ``given`` for skipped fields);
-    its own checks (``__post_init__``) run and raise ``ConfigError``."""
+    its bounds (named by flag) and its own checks (``__post_init__``) run and raise ``ConfigError``."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if f.name not in skip}
+    check_bounds(cls, values, _flag)
     return cls(**values, **given)

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import operator
 import os
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -17,9 +19,21 @@ class ConfigError(ValueError):
     """A config problem; the message names the file (when known) and the dotted key."""
 
 
-def cfg_field(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) -> Any:
-    """A dataclass field with help text; mutable defaults are wrapped in a factory."""
-    metadata = {"help": help}
+# A bound a field may declare: the comparison that must hold and how an error message writes it.
+_BOUNDS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="), "lt": (operator.lt, "<")}
+
+
+def cfg_field(default: Any = dataclasses.MISSING, help: str = "", *, ge: float | None = None, gt: float | None = None,
+              le: float | None = None, lt: float | None = None, why: str = "", **kwargs: Any) -> Any:
+    """A dataclass field with help text; mutable defaults are wrapped in a factory.
+
+    ``ge``/``gt``/``le``/``lt`` bound a number (``why``: the reason, added to the error); the
+    bounds are checked wherever a config is read (``from_dict``, ``config_from_flags``) and the
+    error names the key as the user wrote it."""
+    metadata: dict[str, Any] = {"help": help}
+    bounds = {name: limit for name, limit in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if limit is not None}
+    if bounds:
+        metadata.update(bounds=bounds, why=why)
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata, **kwargs)
@@ -29,6 +43,21 @@ def cfg_field(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any)
     if isinstance(default, type) and dataclasses.is_dataclass(default):
         return dataclasses.field(default_factory=default, metadata=metadata, **kwargs)
     return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def check_bounds(cls: type, values: dict[str, Any], name: Callable[[str], str] = str) -> None:
+    """Raise ``ConfigError`` for a value in ``values`` (field name -> value, before ``cls`` is
+    built) outside the bounds its field declares; ``name(field)`` is how the message writes the key."""
+    for f in dataclasses.fields(cls):
+        bounds = f.metadata.get("bounds")
+        if not bounds or values.get(f.name) is None:
+            continue
+        value = values[f.name]
+        if all(_BOUNDS[op][0](value, limit) for op, limit in bounds.items()):
+            continue
+        limits = " and ".join(f"{_BOUNDS[op][1]} {limit}" for op, limit in bounds.items())
+        why = f": {f.metadata['why']}" if f.metadata["why"] else ""
+        raise ConfigError(f"{name(f.name)} must be {limits}{why}, got {value!r}")
 
 
 def _type_name(tp: Any) -> str:
@@ -119,6 +148,7 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
             valid = ", ".join(sorted(fields))
             raise ConfigError(f"unknown config key '{dotted}'{hint} (valid keys here: {valid})")
         kwargs[key] = _convert(value, hints[key], dotted)
+    check_bounds(cls, kwargs, lambda name: f"{prefix}.{name}" if prefix else name)
     try:
         return cls(**kwargs)
     except ConfigError as e:

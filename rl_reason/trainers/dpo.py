@@ -19,7 +19,7 @@ import torch
 from rl_reason.trainers.common.encoding import as_text, encode
 from rl_reason.trainers.minting import log_task, start_policy_run, task_accuracy
 from rl_reason.trainers.offline import OfflineTrainer
-from rl_reason.trainers.pair_data import PAIR_KEYS, load_rows, split_rows
+from rl_reason.trainers.pair_data import PAIR_KEYS, load_rows, split_rows, train_eval_rows
 from rl_reason.trainers.post_config import DPOConfig
 
 
@@ -45,7 +45,6 @@ class CachedReferenceTrainer(OfflineTrainer):
 
     def __init__(self, cfg, model, tokenizer, rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]):
         self.model, self.tokenizer = model, tokenizer
-        self.max_response_tokens = cfg.model.max_seq_len - cfg.model.max_prompt_tokens
         self.cfg = cfg
         self.train_rows = self.with_reference(rows)
         self.eval_rows = self.with_reference(eval_rows)
@@ -134,8 +133,7 @@ def run_preference(cfg, trainer_cls, keys: tuple[str, ...], types: dict[str, typ
     run_dir, model, tokenizer = start_policy_run(cfg)
     if not cfg.pairs.data:
         rows = load_rows(cfg.data.train, keys, cfg.data.limit, types)
-        train_rows, eval_rows = (rows, load_rows(cfg.data.eval, keys, types=types)) if cfg.data.eval else \
-            split_rows(rows, cfg.data.eval_fraction, cfg.seed)
+        train_rows, eval_rows = train_eval_rows(rows, cfg.data, cfg.seed, lambda path: load_rows(path, keys, types=types))
         trainer = trainer_cls(cfg, model, tokenizer, train_rows, eval_rows)
         trainer.train()
         trainer.save_final()

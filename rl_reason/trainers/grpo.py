@@ -525,7 +525,7 @@ class GRPOTrainer:
 
     def resume(self) -> dict[str, Any] | None:
         """Continue from the checkpoint ``cfg.resume`` names; its trainer state, or None."""
-        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl", self.extra_engines)
+        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir, self.extra_engines)
         if state is not None:
             self.step = int(state["step"])
             self.sampler.load_state_dict(state["sampler"])

@@ -1,6 +1,6 @@
 """Typed config of the GRPO/DAPO trainer (torch-free, so ``rl-reason train --help`` is fast).
 
-Every knob is one field with its default and help; cross-field checks run in ``__post_init__``
+Every knob is one field with its default and help; cross-field checks run in ``__post_init__`` (``check()`` in the run configs)
 so a bad recipe fails on load, before any model is downloaded or loaded.
 """
 
@@ -16,20 +16,14 @@ from rl_reason.verifiers.math_verifier import VERIFY_TIMEOUT_S
 
 @dataclass
 class LoRAConfig:
-    r: int = cfg_field(0, "LoRA rank: train low-rank adapters (peft) instead of every weight; 0 = off (full fine-tuning)")
-    alpha: float = cfg_field(32.0, "LoRA scale numerator: the adapter's update is multiplied by alpha / r")
-    dropout: float = cfg_field(0.0, "dropout on the adapter's input (0 keeps RL's old and new log-probs one function)")
+    r: int = cfg_field(0, "LoRA rank: train low-rank adapters (peft) instead of every weight; 0 = off (full fine-tuning)", ge=0)
+    alpha: float = cfg_field(32.0, "LoRA scale numerator: the adapter's update is multiplied by alpha / r", gt=0)
+    dropout: float = cfg_field(0.0, "dropout on the adapter's input (0 keeps RL's old and new log-probs one function)", ge=0, lt=1)
     target_modules: list[str] = cfg_field(
         ["all-linear"], "module names that get adapters (e.g. q_proj,v_proj), or all-linear: every linear layer of the "
                         "decoder (not the output head)")
 
     def __post_init__(self):
-        if self.r < 0:
-            raise ConfigError(f"model.lora.r must be >= 0 (0 = off), got {self.r}")
-        if self.alpha <= 0:
-            raise ConfigError(f"model.lora.alpha must be positive, got {self.alpha}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.lora.dropout must be in [0, 1), got {self.dropout}")
         if not self.target_modules or ("all-linear" in self.target_modules and len(self.target_modules) > 1):
             raise ConfigError(f"model.lora.target_modules must be module names or all-linear alone, got {self.target_modules}")
 
@@ -39,15 +33,13 @@ class ModelConfig:
     name: str = cfg_field("smollm2-135m", "policy model: registry alias, hub id, local HF dir, .gguf file, or tiny:llama / tiny:qwen2 (random, for tests)")
     dtype: Literal["float32", "bfloat16", "float16"] = cfg_field("float32", "parameter dtype of the policy (and reference) model")
     device: str = cfg_field("cpu", "torch device of the trainer ('cpu', 'cuda', 'cuda:0')")
-    max_prompt_tokens: int = cfg_field(256, "prompts longer than this (in tokens) are left out or an error (data.on_overlong), never cut")
+    max_prompt_tokens: int = cfg_field(256, "prompts longer than this (in tokens) are left out or an error (data.on_overlong), never cut", gt=0)
     max_seq_len: int = cfg_field(2048, "model context length budget: max_prompt_tokens + max_new_tokens must fit")
     lora: LoRAConfig = cfg_field(LoRAConfig, "low-rank adapters (peft); the reference model is then the base with the adapter off")
     load_in_4bit: bool = cfg_field(
         False, "QLoRA: hold the frozen base in 4-bit NF4 (bitsandbytes, CUDA only); needs model.lora.r > 0")
 
     def __post_init__(self):
-        if self.max_prompt_tokens <= 0:
-            raise ConfigError(f"model.max_prompt_tokens must be positive, got {self.max_prompt_tokens}")
         if self.load_in_4bit:
             self._check_4bit()
 
@@ -69,8 +61,8 @@ class DataConfig:
     train: str = cfg_field("arithmetic:train", "training prompts: dataset name[:split] or JSONL path (data_pipelines.load_dataset)")
     eval: str = cfg_field("", "held-out prompts for periodic eval (same syntax); empty disables eval")
     template: Literal["chat_boxed", "chat_boxed_system", "base_boxed", "chat_code", "base_code"] = cfg_field("chat_boxed", "prompt template (data_pipelines.render_prompt)")
-    train_limit: int = cfg_field(0, "use only the first N training examples (0 = all)")
-    eval_limit: int = cfg_field(0, "use only the first N held-out examples (0 = all)")
+    train_limit: int = cfg_field(0, "use only the first N training examples (0 = all)", ge=0)
+    eval_limit: int = cfg_field(0, "use only the first N held-out examples (0 = all)", ge=0)
     data_dir: str = cfg_field("", "folder of bundled data files (empty: RL_REASON_DATA_DIR or ../shared/data)")
     fields: str = cfg_field(
         "", "field mapping of JSONL files in train/eval, as `rl-reason data prepare --fields` (e.g. "
@@ -80,9 +72,6 @@ class DataConfig:
                   "'error' stops before training")
 
     def __post_init__(self):
-        for name in ("train_limit", "eval_limit"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"data.{name} must be >= 0 (0 = all), got {getattr(self, name)}")
         if not self.fields:
             return
         from rl_reason.data_pipelines.registry import is_data_file, parse_field_map
@@ -98,22 +87,14 @@ class DataConfig:
 @dataclass
 class RolloutConfig:
     engine: Literal["hf", "vllm"] = cfg_field("hf", "rollout engine: 'hf' (transformers generate, shares the policy's weights) or 'vllm'")
-    n: int = cfg_field(8, "completions per prompt (the GRPO group size)")
-    temperature: float = cfg_field(1.0, "sampling temperature of rollouts (also used to scale trainer log-probs)")
+    n: int = cfg_field(8, "completions per prompt (the GRPO group size)", ge=2, why="with one completion per prompt every group advantage is 0")
+    temperature: float = cfg_field(1.0, "sampling temperature of rollouts (also used to scale trainer log-probs)", gt=0, why="rollouts are sampled")
     top_p: float = cfg_field(1.0, "nucleus sampling threshold")
     top_k: int = cfg_field(0, "top-k sampling (0 = off)")
-    max_new_tokens: int = cfg_field(256, "response length limit; responses hitting it have finish_reason 'length'")
+    max_new_tokens: int = cfg_field(256, "response length limit; responses hitting it have finish_reason 'length'", gt=0)
     stop: list[str] = cfg_field([], "strings that end a response (rollouts and eval), e.g. the end of a code block; "
                                     "the text is cut before the string")
     gpu_memory_utilization: float = cfg_field(0.5, "vLLM only: fraction of GPU memory for the rollout engine")
-
-    def __post_init__(self):
-        if self.n < 2:
-            raise ConfigError(f"rollout.n must be >= 2: with one completion per prompt every group advantage is 0, got {self.n}")
-        if self.max_new_tokens <= 0:
-            raise ConfigError(f"rollout.max_new_tokens must be positive, got {self.max_new_tokens}")
-        if self.temperature <= 0:
-            raise ConfigError(f"rollout.temperature must be > 0 for sampling, got {self.temperature}")
 
 
 @dataclass
@@ -122,11 +103,7 @@ class PRMRewardConfig:
     aggregation: Literal["min", "last", "mean"] = cfg_field(
         "min", "how a response's step scores become one (algorithms.STEP_AGGREGATIONS): its weakest step, its last, the mean")
     weight: float = cfg_field(0.3, "reward = (1 - weight) * verifier reward + weight * PRM score (below 0.5 a wrong "
-                                   "answer never outscores a right one)")
-
-    def __post_init__(self):
-        if not 0.0 <= self.weight <= 1.0:
-            raise ConfigError(f"reward.prm.weight must be in [0, 1], got {self.weight}")
+                                   "answer never outscores a right one)", ge=0, le=1)
 
 
 @dataclass
@@ -186,20 +163,15 @@ class DapoConfig:
 class EntropyConfig:
     target: float = cfg_field(
         0.0, "adaptive entropy bonus: target mean token entropy (nats); the coefficient rises by coef_step per step "
-             "while the entropy is below it and falls while above (0 = off: algorithm.entropy_coef stays fixed)")
-    coef_step: float = cfg_field(5e-4, "adaptive entropy bonus: change of the coefficient per step")
-    max_coef: float = cfg_field(1e-2, "adaptive entropy bonus: upper bound of the coefficient")
-    cov_ratio: float = cfg_field(2e-4, "clip_cov / kl_cov: share of valid tokens whose gradient is cut / KL-penalised")
+             "while the entropy is below it and falls while above (0 = off: algorithm.entropy_coef stays fixed)", ge=0)
+    coef_step: float = cfg_field(5e-4, "adaptive entropy bonus: change of the coefficient per step", ge=0)
+    max_coef: float = cfg_field(1e-2, "adaptive entropy bonus: upper bound of the coefficient", ge=0)
+    cov_ratio: float = cfg_field(2e-4, "clip_cov / kl_cov: share of valid tokens whose gradient is cut / KL-penalised", gt=0, le=1)
     clip_cov_lb: float = cfg_field(1.0, "clip_cov: only tokens with covariance above this are cut")
     clip_cov_ub: float = cfg_field(5.0, "clip_cov: only tokens with covariance below this are cut")
     kl_cov_coef: float = cfg_field(1.0, "kl_cov: weight of |logp - old_logp| on the selected tokens")
 
     def __post_init__(self):
-        if self.target < 0 or self.coef_step < 0 or self.max_coef < 0:
-            raise ConfigError(f"entropy.target, coef_step and max_coef must be >= 0, got {self.target}, "
-                              f"{self.coef_step}, {self.max_coef}")
-        if not 0.0 < self.cov_ratio <= 1.0:
-            raise ConfigError(f"entropy.cov_ratio must be in (0, 1], got {self.cov_ratio}")
         if self.clip_cov_lb >= self.clip_cov_ub:
             raise ConfigError(f"entropy.clip_cov_lb ({self.clip_cov_lb}) must be below clip_cov_ub ({self.clip_cov_ub})")
 
@@ -212,17 +184,9 @@ class ShapingConfig:
         "group, then sum; with algorithm.advantage=reinforce_pp_baseline this is the GDPO paper's batch normalisation)")
     length_penalty: float = cfg_field(
         0.0, "group-relative length penalty on correct responses only: the longest correct one in a group loses this "
-             "much, the shortest nothing; wrong ones are untouched (0 = off, must be < 1)")
-    repetition_penalty: float = cfg_field(0.0, "subtract this times the share of repeated n-grams in the response (0 = off)")
-    repetition_ngram: int = cfg_field(4, "n-gram size of the repetition penalty")
-
-    def __post_init__(self):
-        if not 0.0 <= self.length_penalty < 1.0:
-            raise ConfigError(f"shaping.length_penalty must be in [0, 1) so a correct answer stays above a wrong one, got {self.length_penalty}")
-        if self.repetition_penalty < 0:
-            raise ConfigError(f"shaping.repetition_penalty must be >= 0, got {self.repetition_penalty}")
-        if self.repetition_ngram <= 0:
-            raise ConfigError(f"shaping.repetition_ngram must be positive, got {self.repetition_ngram}")
+             "much, the shortest nothing; wrong ones are untouched (0 = off, must be < 1)", ge=0, lt=1, why="so a correct answer stays above a wrong one")
+    repetition_penalty: float = cfg_field(0.0, "subtract this times the share of repeated n-grams in the response (0 = off)", ge=0)
+    repetition_ngram: int = cfg_field(4, "n-gram size of the repetition penalty", gt=0)
 
 
 @dataclass
@@ -232,14 +196,10 @@ class CurriculumConfig:
                "or hopeless), middle (sample in proportion to floor + (1 - floor) * 4p(1-p)), off (seeded epochs)")
     solved: float = cfg_field(1.0, "skip: a prompt whose pass rate is >= this is solved")
     hopeless: float = cfg_field(0.0, "skip: a prompt whose pass rate is <= this is hopeless (-1 = never)")
-    floor: float = cfg_field(0.05, "middle: sampling weight of a prompt at pass rate 0 or 1 (keeps re-measuring them)")
-    ema: float = cfg_field(1.0, "pass rate update: p = (1 - ema) * p + ema * group pass rate (1 = the latest group only)")
+    floor: float = cfg_field(0.05, "middle: sampling weight of a prompt at pass rate 0 or 1 (keeps re-measuring them)", ge=0, le=1)
+    ema: float = cfg_field(1.0, "pass rate update: p = (1 - ema) * p + ema * group pass rate (1 = the latest group only)", gt=0, le=1)
 
     def __post_init__(self):
-        if not 0.0 < self.ema <= 1.0:
-            raise ConfigError(f"curriculum.ema must be in (0, 1], got {self.ema}")
-        if not 0.0 <= self.floor <= 1.0:
-            raise ConfigError(f"curriculum.floor must be in [0, 1], got {self.floor}")
         if self.hopeless >= self.solved:
             raise ConfigError(f"curriculum.hopeless ({self.hopeless}) must be below curriculum.solved ({self.solved})")
 
@@ -249,49 +209,36 @@ class DistillConfig:
     teacher: str = cfg_field(
         "", "on-policy distillation: a teacher model (same tokenizer) that scores the policy's sampled tokens; each "
             "token's advantage gains -coef * (log p_policy - log p_teacher), the reverse KL's sample (empty = off)")
-    coef: float = cfg_field(1.0, "weight of the per-token distillation advantage")
-
-    def __post_init__(self):
-        if self.coef < 0:
-            raise ConfigError(f"distill.coef must be >= 0, got {self.coef}")
+    coef: float = cfg_field(1.0, "weight of the per-token distillation advantage", ge=0)
 
 
 @dataclass
 class AdamWConfig:
     """The optimiser fields every trainer's ``train`` section shares (AdamW, LR schedule, clipping)."""
 
-    lr: float = cfg_field(1e-6, "AdamW learning rate")
-    weight_decay: float = cfg_field(0.0, "AdamW weight decay")
+    lr: float = cfg_field(1e-6, "AdamW learning rate", gt=0)
+    weight_decay: float = cfg_field(0.0, "AdamW weight decay", ge=0)
     betas: list[float] = cfg_field([0.9, 0.999], "AdamW betas")
-    warmup_steps: int = cfg_field(0, "linear learning-rate warm-up, in optimizer updates")
+    warmup_steps: int = cfg_field(0, "linear learning-rate warm-up, in optimizer updates", ge=0)
     lr_schedule: Literal["constant", "cosine"] = cfg_field("constant", "learning-rate schedule after warm-up")
-    max_grad_norm: float = cfg_field(1.0, "gradient clipping norm (0 = off)")
+    max_grad_norm: float = cfg_field(1.0, "gradient clipping norm (0 = off)", ge=0)
     gradient_checkpointing: bool = cfg_field(False, "recompute activations in backward to save memory")
-
-    def _check_positive(self, *names: str) -> None:
-        for name in names:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
 
     def __post_init__(self):
         if len(self.betas) != 2:
             raise ConfigError(f"train.betas must have two values, got {self.betas}")
-        self._check_positive("lr")
-        for name in ("weight_decay", "warmup_steps", "max_grad_norm"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass
 class TrainConfig(AdamWConfig):
-    steps: int = cfg_field(100, "optimizer steps of rollout + update (each step samples prompts_per_step prompts)")
+    steps: int = cfg_field(100, "optimizer steps of rollout + update (each step samples prompts_per_step prompts)", gt=0)
     time_budget_min: float = cfg_field(
         0.0, "stop after the first step that ends this many minutes after training started (0 = off): the last "
-             "eval and checkpoint then run at that step, so runs can be compared at the same wall-clock budget")
-    prompts_per_step: int = cfg_field(8, "prompts (groups) per step; sequences per step = prompts_per_step * rollout.n")
-    ppo_epochs: int = cfg_field(1, "passes over each rollout batch")
-    mini_batches: int = cfg_field(1, "optimizer updates per epoch; 1 = one update per batch (on-policy)")
-    micro_batch_size: int = cfg_field(8, "sequences per forward/backward (gradient accumulation; does not change the result)")
+             "eval and checkpoint then run at that step, so runs can be compared at the same wall-clock budget", ge=0)
+    prompts_per_step: int = cfg_field(8, "prompts (groups) per step; sequences per step = prompts_per_step * rollout.n", gt=0)
+    ppo_epochs: int = cfg_field(1, "passes over each rollout batch", gt=0)
+    mini_batches: int = cfg_field(1, "optimizer updates per epoch; 1 = one update per batch (on-policy)", gt=0)
+    micro_batch_size: int = cfg_field(8, "sequences per forward/backward (gradient accumulation; does not change the result)", gt=0)
     share_prompt_forward: bool = cfg_field(
         True, "micro-batches hold whole groups and run each prompt through the model once, its keys/values reused by "
               "all the group's responses (same loss to fp rounding, fewer FLOPs); ignored with gradient_checkpointing, "
@@ -300,15 +247,7 @@ class TrainConfig(AdamWConfig):
         0, "padding-free forwards: pack each micro-batch's sequences first-fit into rows of at most this many tokens "
            "(a longer sequence gets its own row), positions restarting per sequence; same log-probs to fp rounding. "
            "With share_prompt_forward a group's prompt is packed once before its responses (sdpa or eager attention "
-           "only); works with gradient_checkpointing; 0 = off (padded rows)")
-
-    def __post_init__(self):
-        self._check_positive("steps", "prompts_per_step", "ppo_epochs", "mini_batches", "micro_batch_size")
-        if self.time_budget_min < 0:
-            raise ConfigError(f"train.time_budget_min must be >= 0, got {self.time_budget_min}")
-        if self.pack_tokens < 0:
-            raise ConfigError(f"train.pack_tokens must be >= 0 (0 = off), got {self.pack_tokens}")
-        super().__post_init__()
+           "only); works with gradient_checkpointing; 0 = off (padded rows)", ge=0)
 
 
 @dataclass
@@ -316,33 +255,22 @@ class WarmStartConfig:
     """Rejection-sampling fine-tuning before RL (expert iteration / RFT): sample the policy on the
     training prompts with the rollout settings, keep its verified-correct answers, fine-tune on them."""
 
-    steps: int = cfg_field(0, "SFT updates on the policy's own verified-correct samples before RL (0 = off)")
-    prompts: int = cfg_field(64, "training prompts sampled (data.train, data.template, rollout.temperature/max_new_tokens)")
-    n: int = cfg_field(8, "samples per prompt")
-    batch_size: int = cfg_field(8, "correct samples per SFT update")
-    lr: float = cfg_field(1e-5, "SFT AdamW learning rate")
-
-    def __post_init__(self):
-        if self.steps < 0:
-            raise ConfigError(f"warm_start.steps must be >= 0, got {self.steps}")
-        for name in ("prompts", "n", "batch_size", "lr"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"warm_start.{name} must be positive, got {getattr(self, name)}")
+    steps: int = cfg_field(0, "SFT updates on the policy's own verified-correct samples before RL (0 = off)", ge=0)
+    prompts: int = cfg_field(64, "training prompts sampled (data.train, data.template, rollout.temperature/max_new_tokens)", gt=0)
+    n: int = cfg_field(8, "samples per prompt", gt=0)
+    batch_size: int = cfg_field(8, "correct samples per SFT update", gt=0)
+    lr: float = cfg_field(1e-5, "SFT AdamW learning rate", gt=0)
 
 
 @dataclass
 class EvalConfig:
-    every: int = cfg_field(0, "evaluate on data.eval every N steps, and before step 1 and after the last (0 = off)")
-    n: int = cfg_field(1, "samples per held-out prompt")
+    every: int = cfg_field(0, "evaluate on data.eval every N steps, and before step 1 and after the last (0 = off)", ge=0)
+    n: int = cfg_field(1, "samples per held-out prompt", gt=0)
     ks: list[int] = cfg_field([1], "pass@k values to report (each <= n)")
     temperature: float = cfg_field(0.0, "eval sampling temperature (0 = greedy)")
     max_new_tokens: int = cfg_field(0, "eval response limit (0 = rollout.max_new_tokens)")
 
     def __post_init__(self):
-        if self.every < 0:
-            raise ConfigError(f"eval.every must be >= 0, got {self.every}")
-        if self.n <= 0:
-            raise ConfigError(f"eval.n must be positive, got {self.n}")
         bad = [k for k in self.ks if k <= 0 or k > self.n]
         if bad:
             raise ConfigError(f"eval.ks {bad} must lie in 1..eval.n={self.n}")
@@ -360,65 +288,73 @@ class LogConfig:
 @dataclass
 class SignalConfig:
     warn_after: int = cfg_field(
-        3, "warn once, with likely causes, when the last N steps together have nearly no learning signal (0 = never)")
+        3, "warn once, with likely causes, when the last N steps together have nearly no learning signal (0 = never)", ge=0)
     min_groups_with_variance: float = cfg_field(
-        0.1, "steps have nearly no signal when at most this share of their groups have rewards that differ")
-
-    def __post_init__(self):
-        if self.warn_after < 0 or not 0 <= self.min_groups_with_variance < 1:
-            raise ConfigError("signal.warn_after must be >= 0 and signal.min_groups_with_variance in [0, 1)")
+        0.1, "steps have nearly no signal when at most this share of their groups have rewards that differ", ge=0, lt=1)
 
 
 @dataclass
 class CheckpointConfig:
     every: int = cfg_field(50, "save a checkpoint every N steps (and after the last step); 0 = only at the end")
-    keep_last: int = cfg_field(2, "keep the newest K checkpoints")
-
-    def __post_init__(self):
-        if self.keep_last <= 0:
-            raise ConfigError(f"checkpoint.keep_last must be positive, got {self.keep_last}")
+    keep_last: int = cfg_field(2, "keep the newest K checkpoints", gt=0)
 
 
 @dataclass
 class RunConfig:
     """What every trainer's config holds: which trainer, the run folder, resume, seed, model,
-    metric sinks, checkpoints and the data-parallel engine."""
+    metric sinks, checkpoints and the data-parallel engine.
+
+    A trainer's config names itself once, in its class line: ``class PPOConfig(GRPOConfig,
+    trainer="ppo", output_dir="runs/ppo", run_files="...")`` makes ``trainer`` accept "ppo" only
+    and ``output_dir`` default to runs/ppo, its help listing ``run_files``. Each class of the
+    hierarchy writes its own cross-section checks in ``check()``; all of them run, base first, so
+    a subclass cannot leave out its bases' checks."""
 
     trainer: str = cfg_field("", "which trainer runs this config")
     output_dir: str = cfg_field("runs/run", "run folder: metrics.jsonl, checkpoints/, tensorboard/")
     resume: str = cfg_field("auto", "'auto' (continue from the newest checkpoint in output_dir), 'never', or a checkpoint folder")
-    seed: int = cfg_field(0, "seed of data order, sampling and initialisation")
+    seed: int = cfg_field(0, "seed of data order, sampling and initialisation; on CPU two runs of one recipe and seed "
+                             "write the same records bit for bit but for wall-clock fields (same machine, torch build "
+                             "and thread count; docs/cli.md, reproducible runs)")
     model: ModelConfig = cfg_field(ModelConfig, "the trained model and length limits")
     log: LogConfig = cfg_field(LogConfig, "metrics sinks")
     checkpoint: CheckpointConfig = cfg_field(CheckpointConfig, "checkpoints")
     distributed: DistributedConfig = cfg_field(
         DistributedConfig, "data-parallel engine: torch/DDP or DeepSpeed ZeRO (scripts/ launch it)")
 
+    def __init_subclass__(cls, trainer: str = "", output_dir: str = "", run_files: str = "", **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if trainer:  # declared on the class before @dataclass collects its fields
+            cls.__annotations__ = {"trainer": Literal[trainer], "output_dir": str, **cls.__dict__.get("__annotations__", {})}
+            cls.trainer = cfg_field(trainer, "which trainer runs this config")
+            cls.output_dir = cfg_field(output_dir, f"run folder: {run_files}")
+
     def __post_init__(self):
+        for cls in reversed(type(self).__mro__):
+            if "check" in cls.__dict__:
+                cls.__dict__["check"](self)
+
+    def check(self) -> None:
         if not self.resume:
             raise ConfigError("resume must be 'auto', 'never' or a checkpoint folder")
 
 
 @dataclass
-class GRPOConfig(RunConfig):
-    trainer: Literal["grpo"] = cfg_field("grpo", "which trainer runs this config")
-    output_dir: str = cfg_field("runs/grpo", "run folder: metrics.jsonl, checkpoints/, tensorboard/, plots")
+class RolloutRunConfig(RunConfig):
+    """The sections the rollout -> reward -> policy update steps read (GRPO's trainer, and PPO's
+    actor part through it), and the checks that tie them together."""
+
     data: DataConfig = cfg_field(DataConfig, "prompts")
     rollout: RolloutConfig = cfg_field(RolloutConfig, "generation")
     reward: RewardConfig = cfg_field(RewardConfig, "verifier rewards")
-    algorithm: AlgorithmConfig = cfg_field(AlgorithmConfig, "advantage, loss, KL")
     dapo: DapoConfig = cfg_field(DapoConfig, "DAPO parts (clip-higher and token-mean live in algorithm)")
     shaping: ShapingConfig = cfg_field(ShapingConfig, "reward mixing (weighted sum / GDPO) and length / repetition shaping")
-    entropy: EntropyConfig = cfg_field(EntropyConfig, "entropy control: adaptive entropy bonus, Clip-Cov / KL-Cov knobs")
     curriculum: CurriculumConfig = cfg_field(CurriculumConfig, "online difficulty curriculum (per-prompt pass rates steer sampling)")
-    warm_start: WarmStartConfig = cfg_field(WarmStartConfig, "rejection-sampling fine-tuning before RL (counts toward train.time_budget_min)")
-    distill: DistillConfig = cfg_field(DistillConfig, "on-policy distillation from a teacher (per-token reverse-KL advantage)")
     train: TrainConfig = cfg_field(TrainConfig, "optimisation")
     eval: EvalConfig = cfg_field(EvalConfig, "periodic held-out evaluation")
     signal: SignalConfig = cfg_field(SignalConfig, "learning-signal check (groups whose rewards differ)")
 
-    def __post_init__(self):
-        super().__post_init__()
+    def check(self) -> None:
         seqs = self.sequences_per_step
         if seqs % self.train.mini_batches:
             raise ConfigError(
@@ -448,3 +384,12 @@ class GRPOConfig(RunConfig):
     @property
     def mini_batch_size(self) -> int:
         return self.sequences_per_step // self.train.mini_batches
+
+
+@dataclass
+class GRPOConfig(RolloutRunConfig, trainer="grpo", output_dir="runs/grpo",
+                 run_files="metrics.jsonl, checkpoints/, tensorboard/, plots"):
+    algorithm: AlgorithmConfig = cfg_field(AlgorithmConfig, "advantage, loss, KL")
+    entropy: EntropyConfig = cfg_field(EntropyConfig, "entropy control: adaptive entropy bonus, Clip-Cov / KL-Cov knobs")
+    warm_start: WarmStartConfig = cfg_field(WarmStartConfig, "rejection-sampling fine-tuning before RL (counts toward train.time_budget_min)")
+    distill: DistillConfig = cfg_field(DistillConfig, "on-policy distillation from a teacher (per-token reverse-KL advantage)")

@@ -61,6 +61,11 @@ class OfflineTrainer:
         self.timers = PhaseTimers()
         self.step = 0
 
+    @property
+    def max_response_tokens(self) -> int:
+        """Response tokens kept per row: what ``model.max_seq_len`` leaves after the prompt's share."""
+        return self.cfg.model.max_seq_len - self.cfg.model.max_prompt_tokens
+
     # ------------------------------------------------------------ hooks
     def micro_loss(self, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, dict[str, float]]:
         """Mean loss over ``rows`` and per-row-mean metrics."""
@@ -130,7 +135,7 @@ class OfflineTrainer:
         return target
 
     def resume(self) -> None:
-        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir / "metrics.jsonl")
+        state = self.checkpoints.resume(self.cfg.resume, self.train_engine, self.run_dir)
         if state is not None:
             self.step = int(state["step"])
             self.sampler.load_state_dict(state["sampler"])

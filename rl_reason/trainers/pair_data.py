@@ -9,6 +9,7 @@ held-out rows deterministically.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from rl_reason.data_pipelines.step_labels import source_rows
@@ -35,6 +36,15 @@ def load_rows(source: str, required: tuple[str, ...], limit: int = 0,
             if not isinstance(row[key], tp):
                 raise ValueError(f"{where}: key {key!r} must be a {tp.__name__}, got {type(row[key]).__name__} {row[key]!r}")
     return [row for _, row in rows]
+
+
+def train_eval_rows(rows: list[dict[str, Any]], data, seed: int,
+                    load_eval: Callable[[str], list[dict[str, Any]]]) -> tuple[list, list]:
+    """Training and held-out rows of a ``data`` section (``RowDataConfig`` or ``StepDataConfig``):
+    ``rows`` and ``load_eval(data.eval)`` when ``data.eval`` is set, else ``split_rows`` of ``rows``."""
+    if data.eval:
+        return rows, load_eval(data.eval)
+    return split_rows(rows, data.eval_fraction, seed)
 
 
 def split_rows(rows: list[dict[str, Any]], eval_fraction: float, seed: int) -> tuple[list, list]:

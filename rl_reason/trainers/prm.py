@@ -21,7 +21,7 @@ from rl_reason.eval.metrics import roc_auc
 from rl_reason.trainers.common.encoding import encode_steps
 from rl_reason.trainers.common.seeding import seed_everything
 from rl_reason.trainers.offline import OfflineTrainer
-from rl_reason.trainers.pair_data import split_rows
+from rl_reason.trainers.pair_data import train_eval_rows
 from rl_reason.trainers.post_config import PRMConfig
 
 
@@ -103,12 +103,8 @@ class PRMTrainer(OfflineTrainer):
             model, tokenizer = load_step_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
         model.config.prm_step_separator = cfg.data.separator  # saved with the model: scoring splits the same way
         self.model, self.tokenizer = model, tokenizer
-        rows = self._rows(cfg)
-        if cfg.data.eval:
-            self.train_rows, self.eval_rows = rows, load_step_rows(cfg.data.eval, cfg.data.format)
-        else:
-            self.train_rows, self.eval_rows = split_rows(rows, cfg.data.eval_fraction, cfg.seed)
-        self.max_response_tokens = cfg.model.max_seq_len - cfg.model.max_prompt_tokens
+        self.train_rows, self.eval_rows = train_eval_rows(self._rows(cfg), cfg.data, cfg.seed,
+                                                          lambda path: load_step_rows(path, cfg.data.format))
         self.setup(cfg)
 
     def _rows(self, cfg: PRMConfig) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ import torch
 from rl_reason.trainers.common.encoding import as_text, encode
 from rl_reason.trainers.common.seeding import seed_everything
 from rl_reason.trainers.offline import OfflineTrainer
-from rl_reason.trainers.pair_data import PAIR_KEYS, load_rows, split_rows
+from rl_reason.trainers.pair_data import PAIR_KEYS, load_rows, train_eval_rows
 from rl_reason.trainers.post_config import RewardModelConfig
 
 
@@ -47,12 +47,8 @@ class RewardModelTrainer(OfflineTrainer):
         if model is None:
             model, tokenizer = load_scalar_model(cfg.model.name, dtype=cfg.model.dtype, device=cfg.model.device)
         self.model, self.tokenizer = model, tokenizer
-        rows = self._pairs(cfg)
-        if cfg.data.eval:
-            self.train_rows, self.eval_rows = rows, load_rows(cfg.data.eval, PAIR_KEYS)
-        else:
-            self.train_rows, self.eval_rows = split_rows(rows, cfg.data.eval_fraction, cfg.seed)
-        self.max_response_tokens = cfg.model.max_seq_len - cfg.model.max_prompt_tokens
+        self.train_rows, self.eval_rows = train_eval_rows(self._pairs(cfg), cfg.data, cfg.seed,
+                                                          lambda path: load_rows(path, PAIR_KEYS))
         self.setup(cfg)
 
     def _pairs(self, cfg: RewardModelConfig) -> list[dict[str, Any]]:

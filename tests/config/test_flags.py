@@ -33,7 +33,8 @@ def test_flags_are_typed_and_the_config_checks_run():
     assert (cfg.max_new_tokens, cfg.temperature) == (32, 0.5)
     with pytest.raises(argparse.ArgumentError):
         p.parse_args(["--n", "two"])
-    with pytest.raises(ConfigError, match="pairs.n must be >= 2"):
+    # The field's bound, named by the flag the user typed.
+    with pytest.raises(ConfigError, match="^--n must be >= 2: to find both a correct and an incorrect answer, got 1$"):
         config_from_flags(MintPairsConfig, p.parse_args(["--n", "1"]))
 
 

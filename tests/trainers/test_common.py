@@ -6,7 +6,7 @@ import torch
 
 from rl_reason.io import read_jsonl_records
 from rl_reason.trainers.common.checkpoint import CheckpointManager
-from rl_reason.trainers.common.metrics import MetricsLogger, truncate_metrics
+from rl_reason.trainers.common.metrics import MetricsLogger, rewind_run_logs, truncate_metrics
 from rl_reason.trainers.common.sampler import PromptSampler
 from rl_reason.trainers.common.timers import PhaseTimers
 
@@ -49,6 +49,22 @@ def test_metrics_jsonl_and_truncation_for_resume(tmp_path):
     assert list((tmp_path / "tensorboard").iterdir())
     truncate_metrics(tmp_path / "metrics.jsonl", 2)
     assert [r["step"] for r in read_jsonl_records(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
+def test_rewinding_a_run_folder_drops_the_records_of_later_steps(tmp_path):
+    for name in ("metrics.jsonl", "samples.jsonl"):
+        (tmp_path / name).write_text("".join(json.dumps({"step": s, "x": s}) + "\n" for s in (0, 1, 1, 2, 3)))
+    for step in (0, 2, 3, 10):
+        (tmp_path / "eval" / f"step_{step:06d}").mkdir(parents=True)
+        (tmp_path / "eval" / f"step_{step:06d}" / "samples.jsonl").write_text("{}\n")
+    (tmp_path / "eval" / "notes").mkdir()  # not a step's folder: kept
+    rewind_run_logs(tmp_path, 2)
+    for name in ("metrics.jsonl", "samples.jsonl"):
+        assert [r["step"] for r in read_jsonl_records(tmp_path / name)] == [0, 1, 1, 2]
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["notes", "step_000000", "step_000002"]
+    rewind_run_logs(tmp_path, -1)  # starting over
+    assert read_jsonl_records(tmp_path / "metrics.jsonl") == read_jsonl_records(tmp_path / "samples.jsonl") == []
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["notes"]
 
 
 def _tiny_llama(seed):

@@ -1,3 +1,5 @@
+import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,31 @@ def test_help_lists_every_config_key(capsys):
         key = line.strip().split(" ")[0].rstrip(":")
         assert key in out
     assert "algorithm.clip_high" in out and "dapo.dynamic_sampling" in out
+
+
+def _config_classes(cls, seen=None):
+    seen = seen if seen is not None else {}
+    seen[cls] = None
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp) and tp not in seen:
+            _config_classes(tp, seen)
+    return seen
+
+
+def test_every_default_lies_within_its_declared_bounds():
+    """Bounds are checked on what a recipe or flag sets; the defaults, never checked on load, must
+    satisfy them too (a default outside its own bound would be a config no user could write)."""
+    from rl_reason.config.loader import check_bounds
+    from rl_reason.trainers import post_config
+
+    classes = {}
+    for top in (GRPOConfig, post_config.PPOConfig, post_config.RewardModelConfig, post_config.PRMConfig,
+                post_config.DPOConfig, post_config.KTOConfig, post_config.SFTConfig):
+        classes.update(_config_classes(top))
+    bounded = 0
+    for cls in classes:
+        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        check_bounds(cls, defaults)
+        bounded += sum("bounds" in f.metadata for f in dataclasses.fields(cls))
+    assert bounded > 40

@@ -11,7 +11,7 @@ from rl_reason.cli.train import load_train_config
 from rl_reason.config import ConfigError, load_config
 from rl_reason.models import tiny_model
 from rl_reason.models.heads import load_scalar_model, scalar_model_from_lm, sequence_scores, token_values
-from rl_reason.trainers.post_config import DPOConfig, PPOConfig, PRMConfig, RewardModelConfig, SFTConfig
+from rl_reason.trainers.post_config import DPOConfig, KTOConfig, PPOConfig, PRMConfig, RewardModelConfig, SFTConfig
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -33,6 +33,31 @@ def test_config_errors_name_the_problem(tmp_path):
         load_config(DPOConfig, None, ["data.train=x.jsonl", "iterations=2"])
     with pytest.raises(ConfigError, match="micro_batch_size"):
         load_config(RewardModelConfig, None, ["data.train=x.jsonl", "train.batch_size=6", "train.micro_batch_size=4"])
+    with pytest.raises(ConfigError, match="^iterations must be >= 1, got 0$"):
+        load_config(DPOConfig, None, ["data.train=x.jsonl", "iterations=0"])
+
+
+@pytest.mark.parametrize("cls, source", [(RewardModelConfig, "pairs"), (PRMConfig, "label"), (DPOConfig, "pairs"),
+                                         (KTOConfig, "pairs"), (SFTConfig, "rejection_sampling")])
+def test_every_offline_config_runs_its_bases_checks(cls, source, monkeypatch):
+    """The run configs' checks run for every class of the hierarchy: each offline trainer needs
+    data.train or the prompts of the section it mints rows from, and every run needs a resume mode."""
+    from rl_reason.trainers.grpo_config import ModelConfig
+
+    with pytest.raises(ConfigError, match=rf"^data.train \(a data file or hub id\) or {source}.data \(prompts"):
+        load_config(cls, None, [])
+    assert getattr(load_config(cls, None, [f"{source}.data=arithmetic:train"]), source).data == "arithmetic:train"
+    with pytest.raises(ConfigError, match="^resume must be"):
+        load_config(cls, None, ["data.train=x.jsonl", "resume="])
+    # The reward-model trainers load a full-precision head model: a 4-bit request is refused, not ignored.
+    monkeypatch.setattr(ModelConfig, "_check_4bit", lambda self: None)  # the CUDA/bitsandbytes checks pass
+    refused = cls in (RewardModelConfig, PRMConfig)
+    try:
+        load_config(cls, None, ["data.train=x.jsonl", "model.load_in_4bit=true", "model.lora.r=8"])
+    except ConfigError as e:
+        assert refused and "model.load_in_4bit: the" in str(e) and "full precision" in str(e)
+    else:
+        assert not refused
 
 
 def _pairs(path: Path, n: int = 24) -> Path:
@@ -49,6 +74,15 @@ def _base(tmp_path, cls, extra):
 
 def _params(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _records(run_dir: Path) -> list[dict]:
+    """metrics.jsonl without its wall-clock fields: what two runs of one recipe and seed share bit for bit."""
+    from tests.trainers.test_grpo import is_wall_clock
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows and any(is_wall_clock(k) for r in rows for k in r)
+    return [{k: v for k, v in r.items() if not is_wall_clock(k)} for r in rows]
 
 
 def test_scalar_head_reads_last_attended_token_and_values_align():
@@ -85,7 +119,7 @@ def test_reward_model_learns_pairs_saves_and_resumes_exactly(tmp_path):
     torch.testing.assert_close(_params(loaded)["score.weight"], _params(t.model)["score.weight"])
 
     # Resume: 2 steps with a checkpoint, then a new trainer continues to 4 == 4 steps straight.
-    short = [*extra, "train.steps=4", "eval_every=0"]
+    short = [*extra, "train.steps=4", "eval_every=2"]
     straight = RewardModelTrainer(_base(tmp_path / "a", RewardModelConfig, short), scalar_model_from_lm(tiny_model(seed=0)[0]), tok)
     straight.train()
     cfg2 = _base(tmp_path / "b", RewardModelConfig, short)
@@ -94,7 +128,8 @@ def test_reward_model_learns_pairs_saves_and_resumes_exactly(tmp_path):
     t2.train()
     assert t2.step == 4
     for k, v in _params(straight.model).items():
-        torch.testing.assert_close(t2.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+        assert torch.equal(t2.model.state_dict()[k], v), k  # bit for bit
+    assert _records(tmp_path / "a" / "run") == _records(tmp_path / "b" / "run")
 
 
 class _RecordingEngine:
@@ -274,3 +309,35 @@ def test_pairs_cli_samples_grades_and_writes_pairs_file(tmp_path, capsys):
     assert len(pairs) == sum(1 for pid in {s["id"] for s in samples}
                              if {s["correct"] for s in samples if s["id"] == pid} == {True, False})
     assert f"{len(pairs)} pairs" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_dpo_runs_of_one_recipe_and_seed_write_identical_records(tmp_path):
+    """`rl-reason train` twice in fresh processes (different string-hash seeds): identical
+    metrics but for wall-clock fields, identical held-out task accuracy and final weights."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    data = _pairs(tmp_path / "pairs.jsonl", 16)
+    repo = Path(__file__).resolve().parents[2]
+    for name, hash_seed in (("a", "0"), ("b", "1")):
+        recipe = {"trainer": "dpo", "output_dir": str(tmp_path / name), "seed": 3,
+                  "model": {"name": "tiny:llama", "max_prompt_tokens": 16, "max_seq_len": 32},
+                  "data": {"train": str(data), "eval_fraction": 0.25}, "loss": {"name": "dpo"},
+                  "train": {"steps": 4, "batch_size": 4, "micro_batch_size": 2, "lr": 1e-3}, "eval_every": 2,
+                  "task_eval": {"data": "arithmetic:heldout", "limit": 3, "template": "base_boxed", "max_new_tokens": 8},
+                  "checkpoint": {"every": 2}, "log": {"tensorboard": False, "progress": False}}
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(recipe))
+        env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-m", "rl_reason", "train", "--config", str(tmp_path / f"{name}.yaml")],
+                              cwd=repo, env=env, capture_output=True, timeout=900)
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+    a, b = tmp_path / "a", tmp_path / "b"
+    records = _records(a)
+    assert records == _records(b) and [r["step"] for r in records] == [0, 1, 2, 3, 4]
+    assert len({r["train/loss"] for r in records[1:]}) > 1  # it trained
+    assert (a / "task_eval.jsonl").read_text() == (b / "task_eval.jsonl").read_text()
+    assert (a / "final" / "model.safetensors").read_bytes() == (b / "final" / "model.safetensors").read_bytes()

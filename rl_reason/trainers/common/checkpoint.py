@@ -29,7 +29,7 @@ import torch
 
 from rl_reason.distributed.setup import barrier, is_main, rank, world_size
 from rl_reason.io import atomic_dir
-from rl_reason.trainers.common.metrics import truncate_metrics
+from rl_reason.trainers.common.metrics import rewind_run_logs
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
@@ -101,19 +101,17 @@ class CheckpointManager:
                 shutil.rmtree(self.path(old), ignore_errors=True)
         return target
 
-    def resume(self, mode: str, engine, metrics_path: str | os.PathLike,
+    def resume(self, mode: str, engine, run_dir: str | os.PathLike,
                extra_engines: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Restore the checkpoint ``mode`` names ('auto': the newest here, 'never', or a folder)
-        into ``engine`` and cut ``metrics_path`` back to its step; the trainer state, or None
-        (then the metrics file is emptied: the run starts over)."""
+        into ``engine`` and cut the records of ``run_dir`` back to its step (``rewind_run_logs``);
+        the trainer state, or None (then the records are emptied: the run starts over)."""
         path = None if mode == "never" else (self.latest() if mode == "auto" else Path(mode))
-        if path is None:
-            truncate_metrics(Path(metrics_path), -1)
-            return None
-        state = self.load_engine(path, engine, extra_engines)
-        truncate_metrics(Path(metrics_path), int(state["step"]))
-        if is_main():
-            print(f"resuming from step {int(state['step'])} ({path})", file=sys.stderr, flush=True)
+        state = None if path is None else self.load_engine(path, engine, extra_engines)
+        if is_main():  # the one writer of the run's records
+            rewind_run_logs(run_dir, -1 if state is None else int(state["step"]))
+            if state is not None:
+                print(f"resuming from step {int(state['step'])} ({path})", file=sys.stderr, flush=True)
         return state
 
     @staticmethod

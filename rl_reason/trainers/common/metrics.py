@@ -5,15 +5,36 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 from rl_reason.io import JsonlAppender, JsonlError, atomic_write_text, read_jsonl
 
+# A run folder's records of its steps: rows tagged with "step", and one eval folder per step.
+_STEP_FILES = ("metrics.jsonl", "samples.jsonl")
+_EVAL_DIR = re.compile(r"^step_(\d+)$")
+
+
+def rewind_run_logs(run_dir: str | os.PathLike, last_step: int) -> None:
+    """Cut a run folder's records back to ``last_step`` (-1: a run starting over): a resumed run
+    re-does the later steps from its checkpoint and writes them again, so rows of those steps go
+    from the step files and their ``eval/step_N`` folders are removed (the eval harness would
+    otherwise keep their samples as already done)."""
+    run_dir = Path(run_dir)
+    for name in _STEP_FILES:
+        truncate_metrics(run_dir / name, last_step)
+    if (run_dir / "eval").is_dir():
+        for folder in (run_dir / "eval").iterdir():
+            found = _EVAL_DIR.match(folder.name)
+            if found and int(found.group(1)) > last_step:
+                shutil.rmtree(folder)
+
 
 def truncate_metrics(path: str | os.PathLike, last_step: int) -> None:
-    """Drop rows logged after ``last_step``: a resumed run re-does those steps from its checkpoint,
-    so the file stays one row per step (atomic rewrite; the original is kept until replaced)."""
+    """Drop the rows of ``path`` logged after ``last_step`` (atomic rewrite; the original is kept
+    until replaced)."""
     path = Path(path)
     if not path.exists():
         return
