@@ -8,6 +8,8 @@ the gradients once per step (one bucketed all-reduce, what DDP does, but indepen
 loss calls the model: ``token_logprobs`` runs the decoder and head itself, bypassing a DDP
 wrapper's forward). ``DeepSpeedEngine``:
 DeepSpeed ZeRO 1/2/3 with optional CPU offload from a JSON recipe (``recipes/deepspeed/``).
+``FSDP2Engine`` (``fsdp2.py``): torch's ``fully_shard``, parameters, gradients and optimizer
+state sharded over the ranks (ZeRO-3's layout without DeepSpeed).
 Losses follow ``rl_reason.algorithms.aggregation``: each micro-batch's loss is already divided
 by the step's global normaliser, so neither engine divides by the accumulation steps.
 """
@@ -285,6 +287,10 @@ def build_train_engine(model: torch.nn.Module, dist_cfg, *, optimizer_fn: Optimi
     if dist_cfg.engine == "torch":
         optimizer = optimizer_fn(model.parameters())
         return TorchEngine(model, optimizer, scheduler_fn(optimizer) if scheduler_fn else None, max_grad_norm)
+    if dist_cfg.engine == "fsdp2":
+        from rl_reason.distributed.fsdp2 import FSDP2Engine
+
+        return FSDP2Engine(model, optimizer_fn, scheduler_fn, max_grad_norm)
     config = deepspeed_config(dist_cfg.deepspeed_config, micro_batch_size=micro_batch_size, grad_accum_steps=grad_accum_steps,
                               max_grad_norm=max_grad_norm, lr=lr, betas=betas, weight_decay=weight_decay, dtype=dtype)
     return DeepSpeedEngine(model, config, optimizer_fn, scheduler_fn)

@@ -76,9 +76,16 @@ def update(trainer: GRPOTrainer, step: int, shares=RANK_GROUPS) -> dict[str, flo
     return dist.mean_metrics(trainer.update_policy(batch, old, ref, trainer.advantages(batch)))
 
 
+def full(tensor: torch.Tensor) -> torch.Tensor:
+    """A copy of the whole tensor (FSDP2 holds a DTensor shard of each gradient: a collective)."""
+    from torch.distributed.tensor import DTensor
+
+    return (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).clone()
+
+
 def snapshot(trainer: GRPOTrainer, stats: dict[str, float]) -> dict:
     module = trainer.train_engine.module
-    grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+    grads = {n: full(p.grad) for n, p in module.named_parameters() if p.grad is not None}
     with trainer.train_engine.full_weights():  # ZeRO-3 holds only a shard of each parameter
         params = {n: p.detach().clone() for n, p in module.named_parameters()}
     return {"stats": stats, "params": params, "grads": grads}
