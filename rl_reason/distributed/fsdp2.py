@@ -28,6 +28,15 @@ from rl_reason.distributed.setup import collective, is_main, world_size
 CHECKPOINT_DIR = "fsdp2"  # torch.distributed.checkpoint folder: every rank's model and optimizer shards
 
 
+def full_state_items(module: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """``module.state_dict()`` items with every DTensor (an FSDP2 shard) gathered whole, one
+    collective per tensor that all ranks run in the same order; plain tensors pass through."""
+    from torch.distributed.tensor import DTensor
+
+    for name, tensor in module.state_dict().items():
+        yield name, tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+
+
 def _device_mesh(device: torch.device):
     import torch.distributed as tdist
     from torch.distributed.device_mesh import init_device_mesh
@@ -124,7 +133,7 @@ class FSDP2Engine:
         Inside it the forward hooks find the weights gathered and run no collective, so ranks
         may generate different numbers of tokens (as ``DeepSpeedEngine.full_weights``), and
         ``named_parameters()`` gives full tensors. Costs one full copy of the weights per rank.
-        (``state_dict()`` reshards first: weights for export come from ``export_model``.)
+        (``state_dict()`` gives the shards, as outside: ``full_state_items`` gathers them.)
         """
         with collective("all_gather(full weights)"):
             for unit in self.units:

@@ -92,8 +92,8 @@ def snapshot(trainer: GRPOTrainer, stats: dict[str, float]) -> dict:
 
 
 def critic_update(engine: str) -> dict:
-    """PPO's critic on the unequal shares of RANK_GROUPS: values (lockstep no-grad forwards),
-    then two value updates against seeded returns."""
+    """PPO's critic, initialised from the (sharded, under FSDP2) actor, on the unequal shares of
+    RANK_GROUPS: values (lockstep no-grad forwards), then two value updates against seeded returns."""
     from rl_reason.trainers.post_config import PPOConfig
     from rl_reason.trainers.ppo import Critic
 
@@ -107,7 +107,8 @@ def critic_update(engine: str) -> dict:
     rows = torch.tensor([gi * N + i for gi in groups for i in range(N)], dtype=torch.long)
     values = actor.lockstep_forward(lambda ix: critic.values_of(batch, ix), batch)
     stats = dist.mean_metrics(critic.update(batch, values, returns[rows], step=1))
-    return {"stats": stats, "params": {n: p.detach().clone() for n, p in critic.module.named_parameters()}}
+    with critic.engine.full_weights():
+        return {"stats": stats, "params": {n: p.detach().clone() for n, p in critic.module.named_parameters()}}
 
 
 def zero3_generate(out: Path) -> dict:
