@@ -203,6 +203,15 @@ class DeepSpeedEngine:
     def backward(self, loss: torch.Tensor) -> None:
         # The loss is already normalised over the whole step (aggregation.py): no 1/GAS here.
         boundary = self.engine.is_gradient_accumulation_boundary()
+        # DeepSpeedEngine.forward() opens each micro-batch with this call, in which ZeRO-3 counts
+        # the previous backward as a micro-step (DeepSpeed >= 0.18): at micro-step 0 a reduced
+        # gradient partition is copied, later ones are added. The trainers run the module's
+        # decoder and head themselves, never the engine's forward, so without it every micro-batch
+        # was micro-step 0 and overwrote the one before: the update kept the last micro-batch's
+        # gradient alone (ZeRO-1/2 add gradients in place and were unaffected).
+        clear_backward_seen = getattr(self.engine.optimizer, "clear_backward_seen_flag", None)
+        if clear_backward_seen is not None:
+            clear_backward_seen()
         self.engine.backward(loss, scale_wrt_gas=False)
         if not boundary:
             # DeepSpeed counts micro-batches in step() (a no-op before the boundary); the real
