@@ -43,8 +43,9 @@ def _device_mesh(device: torch.device):
 
     if not tdist.is_initialized():
         # One plain process: a one-rank group, so the same sharded code path runs (and is tested).
-        tdist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=tdist.HashStore(), rank=0,
-                                 world_size=1)
+        tdist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo", store=tdist.HashStore(), rank=0, world_size=1
+        )
     return init_device_mesh(device.type, (world_size(),))
 
 
@@ -56,8 +57,10 @@ def shard_model(model: torch.nn.Module, mesh) -> list[torch.nn.Module]:
     backbone = model.base_model
     layers = getattr(backbone, "layers", None)
     if not isinstance(layers, torch.nn.ModuleList):
-        raise ValueError(f"distributed.engine fsdp2: {type(backbone).__name__} has no 'layers' list of decoder "
-                         "layers to shard (a transformers decoder-only model is expected)")
+        raise ValueError(
+            f"distributed.engine fsdp2: {type(backbone).__name__} has no 'layers' list of decoder "
+            "layers to shard (a transformers decoder-only model is expected)"
+        )
     embed, head = model.get_input_embeddings(), model.get_output_embeddings()
     tied = head is not None and head.weight is embed.weight
 
@@ -69,9 +72,13 @@ def shard_model(model: torch.nn.Module, mesh) -> list[torch.nn.Module]:
     units = [shard(layer) for layer in layers]
     units.append(shard([embed, head] if tied else embed))
     units.append(shard(backbone))
-    units += [shard(child) for name, child in model.named_children()
-              if child is not backbone and not (tied and child is head)
-              and any(not isinstance(p, DTensor) for p in child.parameters())]
+    units += [
+        shard(child)
+        for name, child in model.named_children()
+        if child is not backbone
+        and not (tied and child is head)
+        and any(not isinstance(p, DTensor) for p in child.parameters())
+    ]
     left = [n for n, p in model.named_parameters() if not isinstance(p, DTensor)]
     if left:
         raise ValueError(f"distributed.engine fsdp2: parameters outside any shardable submodule: {left[:5]}")
@@ -86,8 +93,10 @@ class FSDP2Engine:
         from rl_reason.models.lora import is_lora
 
         if is_lora(model):
-            raise ValueError("distributed.engine fsdp2 does not support LoRA adapters (model.lora.r > 0) yet: "
-                             "use distributed.engine torch or deepspeed")
+            raise ValueError(
+                "distributed.engine fsdp2 does not support LoRA adapters (model.lora.r > 0) yet: "
+                "use distributed.engine torch or deepspeed"
+            )
         device = next(model.parameters()).device
         mesh = _device_mesh(device)
         if world_size() > 1:
@@ -170,7 +179,9 @@ class FSDP2Engine:
 
         model_state, optimizer_state = get_state_dict(self.module, self.optimizer)
         with collective("save sharded checkpoint"):
-            dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=str(directory / CHECKPOINT_DIR))
+            dcp.save(
+                {"model": model_state, "optimizer": optimizer_state}, checkpoint_id=str(directory / CHECKPOINT_DIR)
+            )
         if is_main() and self.scheduler is not None:
             torch.save(self.scheduler.state_dict(), directory / CHECKPOINT_DIR / "scheduler.pt")
 
@@ -187,7 +198,8 @@ class FSDP2Engine:
         state = {"model": model_state, "optimizer": optimizer_state}
         with collective("load sharded checkpoint"):
             dcp.load(state, checkpoint_id=str(path))
-            set_state_dict(self.module, self.optimizer, model_state_dict=state["model"],
-                           optim_state_dict=state["optimizer"])
+            set_state_dict(
+                self.module, self.optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"]
+            )
         if self.scheduler is not None:
             self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))

@@ -13,7 +13,7 @@ import torch
 
 from rl_reason.config import load_config
 from rl_reason.trainers.grpo_config import GRPOConfig
-from tests.distributed import fsdp2_worker, free_port
+from tests.distributed import free_port, fsdp2_worker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,8 +22,19 @@ REPO = Path(__file__).resolve().parents[2]
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("fsdp2")
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), "tests/distributed/fsdp2_worker.py", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        "tests/distributed/fsdp2_worker.py",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return out, [torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
@@ -51,8 +62,12 @@ def test_two_sharded_ranks_step_generate_and_export_as_one_process(two_ranks, sh
             torch.testing.assert_close(got["params"][name], param.detach(), rtol=1e-5, atol=1e-6, msg=name)
             assert not torch.equal(got["params"][name], got["start"][name]), name  # the step moved it
         greedy = SamplingParams(temperature=0.0, max_new_tokens=2 + 4 * rank, seed=0)
-        assert got["tokens"] == get_engine("hf", model=ref["model"], tokenizer=tokenizer).generate(
-            ["1 + 2 ="], 1, greedy)[0][0].token_ids
+        assert (
+            got["tokens"]
+            == get_engine("hf", model=ref["model"], tokenizer=tokenizer)
+            .generate(["1 + 2 ="], 1, greedy)[0][0]
+            .token_ids
+        )
     exported = AutoModelForCausalLM.from_pretrained(out / shape)
     for name, param in exported.named_parameters():
         torch.testing.assert_close(param, expected[name].detach(), rtol=1e-5, atol=1e-6, msg=name)
