@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.distributed.tensor import DTensor
+from torch.distributed.tensor import DTensor, distribute_tensor
 
 from rl_reason.config import load_config
 from rl_reason.distributed import setup as dist
@@ -49,7 +49,8 @@ def main(out: Path, kind: str, engine: str) -> None:
         with torch.no_grad():
             noise = torch.Generator().manual_seed(1)
             for p in model.parameters():
-                p.add_(0.05 * torch.randn(p.shape, generator=noise))
+                step = 0.05 * torch.randn(p.shape, generator=noise)
+                p.add_(distribute_tensor(step, p.device_mesh, p.placements) if isinstance(p, DTensor) else step)
         for row in trainer.train_rows:
             row["ref_kl_logps"] -= 3.0
         key = lambda row: (row["prompt"], row["completion"])  # noqa: E731
