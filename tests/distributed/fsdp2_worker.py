@@ -1,6 +1,6 @@
 """The FSDP2 engine on its own, run by test_fsdp2.py under ``torchrun`` (2 ranks, gloo), writing
 results to OUT/rank{R}.pt for each model shape (llama with separate or tied embedding and head,
-qwen2): one clipped SGD step on each rank's half of a batch (the loss a sum over the whole
+with activation checkpointing, qwen2): one clipped SGD step on each rank's half of a batch (the loss a sum over the whole
 batch's tokens divided by their global count, as the trainers' token-mean loss), greedy generation of a
 different length per rank inside ``full_weights()``, and the exported HF folder.
 
@@ -18,17 +18,25 @@ from rl_reason.distributed.fsdp2 import FSDP2Engine
 from rl_reason.models import tiny_model, token_logprobs
 from rl_reason.rollout import SamplingParams, get_engine
 
-SHAPES = {"llama": ("llama", False), "llama_tied": ("llama", True), "qwen2": ("qwen2", False)}
+# name: (architecture, tied embedding and head, activation checkpointing as train.gradient_checkpointing)
+SHAPES = {
+    "llama": ("llama", False, False),
+    "llama_tied": ("llama", True, False),
+    "llama_tied_checkpointed": ("llama", True, True),
+    "qwen2": ("qwen2", False, False),
+}
 ROWS, PROMPT, RESPONSE = 4, 4, 5
 LR, CLIP = 0.5, 0.05  # a clip far below the gradient norm: a local norm would scale differently
 
 
 def model_of(shape: str):
-    arch, tied = SHAPES[shape]
+    arch, tied, checkpointed = SHAPES[shape]
     model, tokenizer = tiny_model(arch, seed=0)
     if tied:  # as SmolLM2 and Qwen2.5-0.5B: the head reuses the embedding matrix
         model.lm_head.weight = model.model.embed_tokens.weight
         model.config.tie_word_embeddings = True
+    if checkpointed:  # each layer's forward runs again in backward: FSDP2 gathers it again
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model.train(), tokenizer
 
 

@@ -1,7 +1,8 @@
 """The FSDP2 engine (``distributed.engine: fsdp2``) on 2 gloo ranks against plain torch in one
-process, for a separate and a tied embedding/head (a tied weight must live in one shard unit) and
-a second architecture; and its clear refusals. The worker is fsdp2_worker.py; the trainers'
-2-rank FSDP2 updates are in test_grpo_data_parallel.py and test_offline_data_parallel.py."""
+process: separate and tied embedding/head (a tied weight must live in one shard unit), with
+activation checkpointing, and a second architecture; and its clear refusals. The worker is
+fsdp2_worker.py; the trainers' 2-rank FSDP2 updates are in test_grpo_data_parallel.py and
+test_offline_data_parallel.py."""
 
 import os
 import subprocess
