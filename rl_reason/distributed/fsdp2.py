@@ -74,7 +74,7 @@ def shard_model(model: torch.nn.Module, mesh) -> list[torch.nn.Module]:
     units.append(shard(backbone))
     units += [
         shard(child)
-        for name, child in model.named_children()
+        for child in model.children()
         if child is not backbone
         and not (tied and child is head)
         and any(not isinstance(p, DTensor) for p in child.parameters())
