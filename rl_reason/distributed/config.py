@@ -10,8 +10,10 @@ from rl_reason.config import ConfigError, cfg_field
 
 @dataclass
 class DistributedConfig:
-    engine: Literal["torch", "deepspeed"] = cfg_field(
-        "torch", "optimizer engine: 'torch' (AdamW; DDP when launched on several ranks) or 'deepspeed' (ZeRO, see deepspeed_config)")
+    engine: Literal["torch", "deepspeed", "fsdp2"] = cfg_field(
+        "torch", "optimizer engine: 'torch' (AdamW; DDP when launched on several ranks), 'deepspeed' (ZeRO, see "
+        "deepspeed_config) or 'fsdp2' (torch's fully_shard: weights, gradients and optimizer state sharded over the "
+        "ranks; launch with torchrun; no LoRA)")
     deepspeed_config: str = cfg_field(
         "recipes/deepspeed/zero2.json",
         "DeepSpeed JSON (ZeRO stage, offload); 'auto' values are filled from train.* (micro-batch, clipping, lr, dtype)")

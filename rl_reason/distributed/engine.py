@@ -8,6 +8,8 @@ the gradients once per step (one bucketed all-reduce, what DDP does, but indepen
 loss calls the model: ``token_logprobs`` runs the decoder and head itself, bypassing a DDP
 wrapper's forward). ``DeepSpeedEngine``:
 DeepSpeed ZeRO 1/2/3 with optional CPU offload from a JSON recipe (``recipes/deepspeed/``).
+``FSDP2Engine`` (``fsdp2.py``): torch's ``fully_shard``, parameters, gradients and optimizer
+state sharded over the ranks (ZeRO-3's layout without DeepSpeed).
 Losses follow ``rl_reason.algorithms.aggregation``: each micro-batch's loss is already divided
 by the step's global normaliser, so neither engine divides by the accumulation steps.
 """
@@ -201,6 +203,15 @@ class DeepSpeedEngine:
     def backward(self, loss: torch.Tensor) -> None:
         # The loss is already normalised over the whole step (aggregation.py): no 1/GAS here.
         boundary = self.engine.is_gradient_accumulation_boundary()
+        # DeepSpeedEngine.forward() opens each micro-batch with this call, in which ZeRO-3 counts
+        # the previous backward as a micro-step (DeepSpeed >= 0.18): at micro-step 0 a reduced
+        # gradient partition is copied, later ones are added. The trainers run the module's
+        # decoder and head themselves, never the engine's forward, so without it every micro-batch
+        # was micro-step 0 and overwrote the one before: the update kept the last micro-batch's
+        # gradient alone (ZeRO-1/2 add gradients in place and were unaffected).
+        clear_backward_seen = getattr(self.engine.optimizer, "clear_backward_seen_flag", None)
+        if clear_backward_seen is not None:
+            clear_backward_seen()
         self.engine.backward(loss, scale_wrt_gas=False)
         if not boundary:
             # DeepSpeed counts micro-batches in step() (a no-op before the boundary); the real
@@ -285,6 +296,10 @@ def build_train_engine(model: torch.nn.Module, dist_cfg, *, optimizer_fn: Optimi
     if dist_cfg.engine == "torch":
         optimizer = optimizer_fn(model.parameters())
         return TorchEngine(model, optimizer, scheduler_fn(optimizer) if scheduler_fn else None, max_grad_norm)
+    if dist_cfg.engine == "fsdp2":
+        from rl_reason.distributed.fsdp2 import FSDP2Engine
+
+        return FSDP2Engine(model, optimizer_fn, scheduler_fn, max_grad_norm)
     config = deepspeed_config(dist_cfg.deepspeed_config, micro_batch_size=micro_batch_size, grad_accum_steps=grad_accum_steps,
                               max_grad_norm=max_grad_norm, lr=lr, betas=betas, weight_decay=weight_decay, dtype=dtype)
     return DeepSpeedEngine(model, config, optimizer_fn, scheduler_fn)

@@ -24,6 +24,7 @@ def _head_model_from_lm(lm: torch.nn.Module, auto_class, num_labels: int, proble
     """An ``auto_class`` model whose backbone is a copy of ``lm``'s decoder and whose new
     ``score`` head is zero, so every output starts at 0 and the result does not depend on the
     global RNG; ``lm`` is left untouched (a LoRA policy's adapter is merged into the copied backbone)."""
+    from rl_reason.distributed.fsdp2 import full_state_items
     from rl_reason.models.lora import merged_copy
 
     lm = merged_copy(lm)
@@ -31,7 +32,7 @@ def _head_model_from_lm(lm: torch.nn.Module, auto_class, num_labels: int, proble
     config.num_labels = num_labels
     config.problem_type = problem_type
     model = auto_class.from_config(config)
-    model.base_model.load_state_dict(lm.base_model.state_dict())
+    model.base_model.load_state_dict(dict(full_state_items(lm.base_model)))  # an FSDP2 policy is sharded
     torch.nn.init.zeros_(model.score.weight)
     if getattr(model.score, "bias", None) is not None:
         torch.nn.init.zeros_(model.score.bias)

@@ -170,11 +170,14 @@ class VLLMEngine:
 
     def load_state_from(self, model: torch.nn.Module) -> None:
         """Copy all of ``model``'s weights into vLLM (a LoRA model: its adapter alone, see
-        ``load_adapter_from``), then verify them with the parity probe."""
+        ``load_adapter_from``), then verify them with the parity probe. An FSDP2-sharded model's
+        shards are gathered on the way (every rank syncs its own engine: the same collectives)."""
+        from rl_reason.distributed.fsdp2 import full_state_items
+
         if is_lora(model):
             self.load_adapter_from(model)
         else:
-            self.update_weights(model.state_dict().items(), reference=model)
+            self.update_weights(full_state_items(model), reference=model)
 
     def load_adapter_from(self, model: torch.nn.Module) -> None:
         """Save the peft ``model``'s adapter to a new folder and serve it from now on.

@@ -76,17 +76,24 @@ def update(trainer: GRPOTrainer, step: int, shares=RANK_GROUPS) -> dict[str, flo
     return dist.mean_metrics(trainer.update_policy(batch, old, ref, trainer.advantages(batch)))
 
 
+def full(tensor: torch.Tensor) -> torch.Tensor:
+    """A copy of the whole tensor (FSDP2 holds a DTensor shard of each gradient: a collective)."""
+    from torch.distributed.tensor import DTensor
+
+    return (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).clone()
+
+
 def snapshot(trainer: GRPOTrainer, stats: dict[str, float]) -> dict:
     module = trainer.train_engine.module
-    grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+    grads = {n: full(p.grad) for n, p in module.named_parameters() if p.grad is not None}
     with trainer.train_engine.full_weights():  # ZeRO-3 holds only a shard of each parameter
         params = {n: p.detach().clone() for n, p in module.named_parameters()}
     return {"stats": stats, "params": params, "grads": grads}
 
 
 def critic_update(engine: str) -> dict:
-    """PPO's critic on the unequal shares of RANK_GROUPS: values (lockstep no-grad forwards),
-    then two value updates against seeded returns."""
+    """PPO's critic, initialised from the (sharded, under FSDP2) actor, on the unequal shares of
+    RANK_GROUPS: values (lockstep no-grad forwards), then two value updates against seeded returns."""
     from rl_reason.trainers.post_config import PPOConfig
     from rl_reason.trainers.ppo import Critic
 
@@ -100,7 +107,8 @@ def critic_update(engine: str) -> dict:
     rows = torch.tensor([gi * N + i for gi in groups for i in range(N)], dtype=torch.long)
     values = actor.lockstep_forward(lambda ix: critic.values_of(batch, ix), batch)
     stats = dist.mean_metrics(critic.update(batch, values, returns[rows], step=1))
-    return {"stats": stats, "params": {n: p.detach().clone() for n, p in critic.module.named_parameters()}}
+    with critic.engine.full_weights():
+        return {"stats": stats, "params": {n: p.detach().clone() for n, p in critic.module.named_parameters()}}
 
 
 def zero3_generate(out: Path) -> dict:

@@ -1,7 +1,7 @@
 """One SFT or KTO step through the offline trainers' loop, run by test_offline_data_parallel.py
 under ``python`` (one process) or ``torchrun`` (2 ranks), writing the gradients and metrics to OUT.
 
-usage: offline_worker.py OUT [sft|kto]
+usage: offline_worker.py OUT KIND ENGINE   (KIND: sft | kto; ENGINE: a distributed.engine)
 Rows differ in length and content, so a rank that trained on the wrong share, or a loss weighted
 by the wrong row or token count, gives different gradients than one process over the whole batch.
 KTO's policy is moved off its cached reference first, so that its reference point z0 (taken over
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
+from torch.distributed.tensor import DTensor, distribute_tensor
 
 from rl_reason.config import load_config
 from rl_reason.distributed import setup as dist
@@ -23,7 +24,7 @@ from rl_reason.models import tiny_model
 from rl_reason.trainers.post_config import KTOConfig, SFTConfig
 
 
-def main(out: Path, kind: str) -> None:
+def main(out: Path, kind: str, engine: str) -> None:
     rows = [{"prompt": f"{i} plus {i % 3} is", "completion": " " + " ".join(["x"] * (1 + i % 4)) + f" {i + i % 3}",
              "label": i % 3 > 0} for i in range(16)]
     data = out / f"{kind}_rank{os.environ.get('RANK', '0')}.jsonl"  # before init: one file per process
@@ -32,7 +33,8 @@ def main(out: Path, kind: str) -> None:
     overrides = [
         f"output_dir={out / 'run'}", f"data.train={data}", "resume=never", "model.max_seq_len=32", "data.eval_fraction=0", "train.steps=1",
         "train.batch_size=8", "train.micro_batch_size=2", "train.lr=1e-2", "train.max_grad_norm=0", "eval_every=0",
-        "checkpoint.every=0", "log.tensorboard=false", "log.progress=false", "distributed.timeout_s=120"]
+        "checkpoint.every=0", "log.tensorboard=false", "log.progress=false", "distributed.timeout_s=120",
+        f"distributed.engine={engine}"]
     model, tokenizer = tiny_model("llama", seed=0)
     if kind == "sft":
         from rl_reason.trainers.sft import SFTTrainer
@@ -47,7 +49,8 @@ def main(out: Path, kind: str) -> None:
         with torch.no_grad():
             noise = torch.Generator().manual_seed(1)
             for p in model.parameters():
-                p.add_(0.05 * torch.randn(p.shape, generator=noise))
+                step = 0.05 * torch.randn(p.shape, generator=noise)
+                p.add_(distribute_tensor(step, p.device_mesh, p.placements) if isinstance(p, DTensor) else step)
         for row in trainer.train_rows:
             row["ref_kl_logps"] -= 3.0
         key = lambda row: (row["prompt"], row["completion"])  # noqa: E731
@@ -60,10 +63,12 @@ def main(out: Path, kind: str) -> None:
     trainer.micro_loss = recording_micro_loss
     trainer.train()
     metrics = (out / "run" / "metrics.jsonl").read_text() if dist.is_main() else ""
-    torch.save({"grads": {n: p.grad.clone() for n, p in model.named_parameters()}, "metrics": metrics,
+    # FSDP2 holds a DTensor shard of each gradient: gathered whole (a collective)
+    full = lambda g: g.full_tensor() if isinstance(g, DTensor) else g.clone()  # noqa: E731
+    torch.save({"grads": {n: full(p.grad) for n, p in model.named_parameters()}, "metrics": metrics,
                 "seen": seen}, out / f"world{dist.world_size()}_rank{dist.rank()}.pt")
     dist.finish_distributed()
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "sft")
+    main(Path(sys.argv[1]), sys.argv[2], sys.argv[3])

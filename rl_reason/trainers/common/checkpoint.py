@@ -7,6 +7,7 @@ Layout of ``<run>/checkpoints/step_000040/``:
   ``trainer_state.pt`` step, sampler position, dynamic-sampling buffer, anything else the trainer adds
   ``rank_N/``        rng.pt and trainer_state.pt of data-parallel rank N > 0
   ``deepspeed/``     DeepSpeed's own checkpoint (per-rank optimizer shards) under that engine
+  ``fsdp2/``         every rank's weight and optimizer shards (torch.distributed.checkpoint) under FSDP2
   ``critic/``        the same for each further engine a trainer has (PPO's critic)
 Each folder is written through ``rl_reason.io.atomic_dir``: a crash mid-save leaves the
 previous checkpoint intact, and only complete folders are ever found by ``latest()``.

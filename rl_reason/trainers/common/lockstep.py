@@ -1,6 +1,6 @@
 """Data-parallel lockstep: every rank runs the same number of forwards and backwards.
 
-ZeRO-3 gathers a module's parameter shards in a collective on each forward, and the engines
+ZeRO-3 and FSDP2 gather a module's parameter shards in a collective on each forward, and the engines
 all-reduce gradients once per optimizer step after a fixed number of backward passes. A rank
 whose share of a step is smaller (dynamic sampling dropped its groups, or all of them) must
 still take part in each of those calls: it repeats a chunk whose result is dropped (no-grad
