@@ -7,7 +7,8 @@
 #   2. a PRM trained on them (recipes/prm.yaml; 20% of the prompts held out: eval/step_accuracy,
 #      eval/balanced_accuracy and eval/auroc on their steps);
 #   3. best-of-8 on arithmetic:heldout: 8 samples per problem (same prompt and sampling), pass@1, maj@8,
-#      pass@8 and the PRM's pick (rerank@8) with the min and the last step score.
+#      pass@8 and the PRM's pick (rerank@8) with the min and the last step score; then per response
+#      the score's ROC AUC against correctness and the pick's paired gain (benchmarks/rerank_analysis.py).
 #
 #   bash benchmarks/prm_quality.sh [OUT_DIR] [LABEL_PROMPTS] [EVAL_PROBLEMS] [PRM_STEPS]
 # Labels (steps.jsonl) and eval samples already in OUT_DIR are reused; the PRM is retrained.
@@ -31,8 +32,9 @@ echo "== PRM"; date -u
 "${RL[@]}" train --config recipes/prm.yaml output_dir="$OUT/prm" data.train="$OUT/labels/steps.jsonl" data.separator=". " train.steps="$PRM_STEPS" \
     eval_every=25 checkpoint.every=0 log.progress=false
 echo "== best-of-8"; date -u
-"${RL[@]}" "${EVAL[@]}" --rerank-aggregation min
-cp "$OUT/eval/summary.json" "$OUT/eval/summary_min.json"
-"${RL[@]}" "${EVAL[@]}" --rerank-aggregation last   # resumes the samples; only the PRM scores again
-cp "$OUT/eval/summary.json" "$OUT/eval/summary_last.json"
+for AGG in min last; do   # the second run resumes the samples; only the PRM scores again
+  "${RL[@]}" "${EVAL[@]}" --rerank-aggregation "$AGG"
+  cp "$OUT/eval/summary.json" "$OUT/eval/summary_$AGG.json"
+  echo "-- rerank by the $AGG step score"; python3 benchmarks/rerank_analysis.py "$OUT/eval"
+done
 date -u
