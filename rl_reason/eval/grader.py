@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rl_reason.data_pipelines.schema import Example
+from rl_reason.io.closing import Closing
 from rl_reason.verifiers.math_verifier import VERIFY_TIMEOUT_S
 
 
@@ -33,7 +34,7 @@ class Grade:
     slot_wait_s: float = 0.0  # code: seconds the tests waited for a sandbox slot
 
 
-class Grader:
+class Grader(Closing):
     """Grades responses to math and code examples; keeps one math verifier pool (started on
     first use) and one sandbox across calls, so a long eval or training run pays their start-up
     once. ``sandbox``: a sandbox object (left open), or a backend name whose sandbox the grader
@@ -117,11 +118,6 @@ class Grader:
                 close()
             self._sandbox, self._own_sandbox = None, False
 
-    def __enter__(self) -> Grader:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def grade_records(

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rl_reason.io.closing import Closing
+
 
 class JsonlError(ValueError):
     """A malformed JSONL row; the message names the file and the 1-based line number."""
@@ -56,7 +58,7 @@ def read_jsonl_records(path: str | os.PathLike) -> list[dict[str, Any]]:
     return rows
 
 
-class JsonlAppender:
+class JsonlAppender(Closing):
     """Append records to a JSONL file, one ``os.write`` per line on an O_APPEND descriptor.
 
     Each record is written and fsynced whole, so a crash leaves at most one torn final line,
@@ -89,9 +91,3 @@ class JsonlAppender:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-    def __enter__(self) -> JsonlAppender:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from rl_reason.io.closing import Closing
+
 # What a run can end as. "sandbox_error" is reserved for faults of the sandbox itself, never for
 # anything a submission does.
 STATUSES = ("ok", "runtime_error", "timeout", "memory", "output_limit", "killed", "sandbox_error")
@@ -111,7 +113,7 @@ def check_files(files: Mapping[str, str | bytes]) -> None:
             raise ValueError(f"sandbox file name {name!r} must be a relative path inside the work dir")
 
 
-class Sandbox:
+class Sandbox(Closing):
     """Common surface of the backends: `run`, `run_many`, and use as a context manager."""
 
     name = "base"
@@ -138,9 +140,3 @@ class Sandbox:
 
     def close(self) -> None:
         pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

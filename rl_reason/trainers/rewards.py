@@ -13,6 +13,7 @@ from typing import Protocol
 
 from rl_reason.data_pipelines.schema import Example
 from rl_reason.eval.grader import Grader
+from rl_reason.io.closing import Closing
 from rl_reason.verifiers.math_verifier import VERIFY_TIMEOUT_S
 
 # Verifier statuses that say nothing about the answer's quality.
@@ -41,7 +42,7 @@ class RewardFn(Protocol):
     def __call__(self, examples: list[Example], responses: list[str]) -> list[Scored]: ...
 
 
-class VerifierReward:
+class VerifierReward(Closing):
     """The default reward: ``math_weight * math + code_weight * code + format_weight * format``.
 
     Math examples (with ``answer``) go through the grader's verifier pool in a batch, code
@@ -78,9 +79,3 @@ class VerifierReward:
 
     def close(self) -> None:
         self.grader.close()
-
-    def __enter__(self) -> VerifierReward:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

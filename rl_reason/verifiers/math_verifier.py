@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from rl_reason.io.closing import Closing
 from rl_reason.verifiers.extract import ANSWER_FORMATS, AnswerFormat, extract_answer, extract_gold, split_top_level
 from rl_reason.verifiers.fastpath import fast_compare, normalize_latex
 from rl_reason.verifiers.guards import MAX_DEPTH, defuse, nesting_depth, unwrap, wraps_whole
@@ -95,7 +96,7 @@ class _Pending:
         self.key = (pred, gold, rel_tol)
 
 
-class MathVerifier:
+class MathVerifier(Closing):
     """A reusable grader with its own pool of worker processes.
 
     ``workers`` bounds the concurrent symbolic comparisons (and worker processes);
@@ -253,11 +254,6 @@ class MathVerifier:
     def close(self) -> None:
         self._pool.close()
 
-    def __enter__(self) -> MathVerifier:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 _default: MathVerifier | None = None
