@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -30,9 +29,7 @@ import torch
 
 from rl_reason.distributed.setup import barrier, is_main, rank, world_size
 from rl_reason.io import atomic_dir
-from rl_reason.trainers.common.metrics import rewind_run_logs
-
-_STEP_DIR = re.compile(r"^step_(\d+)$")
+from rl_reason.trainers.common.metrics import STEP_DIR, rewind_run_logs
 
 
 def rng_state() -> dict[str, Any]:
@@ -60,7 +57,7 @@ class CheckpointManager:
     def steps(self) -> list[int]:
         if not self.root.is_dir():
             return []
-        found = (_STEP_DIR.match(p.name) for p in self.root.iterdir() if p.is_dir())
+        found = (STEP_DIR.match(p.name) for p in self.root.iterdir() if p.is_dir())
         return sorted(int(m.group(1)) for m in found if m)
 
     def path(self, step: int) -> Path:

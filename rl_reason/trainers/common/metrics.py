@@ -14,7 +14,7 @@ from rl_reason.io import JsonlAppender, JsonlError, atomic_write_text, read_json
 
 # A run folder's records of its steps: rows tagged with "step", and one eval folder per step.
 _STEP_FILES = ("metrics.jsonl", "samples.jsonl")
-_EVAL_DIR = re.compile(r"^step_(\d+)$")
+STEP_DIR = re.compile(r"^step_(\d+)$")  # a checkpoint's or an eval's per-step folder
 
 
 def rewind_run_logs(run_dir: str | os.PathLike, last_step: int) -> None:
@@ -27,7 +27,7 @@ def rewind_run_logs(run_dir: str | os.PathLike, last_step: int) -> None:
         truncate_metrics(run_dir / name, last_step)
     if (run_dir / "eval").is_dir():
         for folder in (run_dir / "eval").iterdir():
-            found = _EVAL_DIR.match(folder.name)
+            found = STEP_DIR.match(folder.name)
             if found and int(found.group(1)) > last_step:
                 shutil.rmtree(folder)
 
